@@ -1,0 +1,69 @@
+# Two commands: `make run` builds the whole warehouse, `make test` runs the test suite.
+# Both create .venv and install the locked dependencies first; a second run skips the install
+# (the stamp file is keyed on the hash of the lock files).
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+LOCK_HASH := $(shell cat requirements.lock requirements-bootstrap.txt | sha256sum | cut -c1-16)
+STAMP := $(VENV)/.installed-$(LOCK_HASH)
+
+export WAREHOUSE_PATH ?= warehouse/warehouse.duckdb
+export DBT_PROFILES_DIR := $(CURDIR)
+export DBT_PROJECT_DIR := $(CURDIR)/dbt_project
+# Keep dbt from phoning home and TensorFlow from chattering.
+export DO_NOT_TRACK := 1
+export DBT_SEND_ANONYMOUS_USAGE_STATS := false
+export TF_CPP_MIN_LOG_LEVEL := 2
+
+CUSTOMERS ?= 50000
+SEED ?= 42
+DBT := $(VENV)/bin/dbt
+
+.PHONY: help setup run test simulate dbt-build gate docs lint clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): requirements.lock requirements-bootstrap.txt
+	@echo "==> creating $(VENV) with $(PYTHON) and installing the locked dependencies"
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Python 3.11 is required, found " + sys.version.split()[0])'
+	rm -rf $(VENV)
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --require-hashes -r requirements-bootstrap.txt
+	$(VENV)/bin/uv pip sync --quiet --python $(PY) --require-hashes requirements.lock
+	touch $(STAMP)
+
+setup: $(STAMP)  ## create .venv and install the locked dependencies (skipped when up to date)
+
+simulate: $(STAMP)  ## land raw.* and sim.* (CUSTOMERS=50000 SEED=42)
+	$(PY) -m scripts.simulate --customers $(CUSTOMERS) --seed $(SEED)
+
+dbt-build: $(STAMP)  ## dbt build: staging, marts, tests, unit tests, contracts
+	cd dbt_project && ../$(DBT) deps --quiet 2>/dev/null || true
+	$(DBT) build --project-dir $(DBT_PROJECT_DIR)
+
+gate: $(STAMP)  ## Great Expectations quality gate over raw and feature tables
+	$(PY) -m scripts.check_quality
+
+run: $(STAMP)  ## simulate -> dbt build -> quality gate
+	$(MAKE) --no-print-directory simulate
+	$(MAKE) --no-print-directory dbt-build
+	$(MAKE) --no-print-directory gate
+	@echo "==> done: warehouse at $(WAREHOUSE_PATH)"
+
+test: $(STAMP)  ## run the whole test suite
+	$(PY) -m pytest -n 2 --dist loadgroup
+
+docs: $(STAMP)  ## dbt docs generate (open dbt_project/target/index.html)
+	$(DBT) docs generate --project-dir $(DBT_PROJECT_DIR)
+
+lint: $(STAMP)  ## ruff lint
+	$(VENV)/bin/ruff check ml scripts tests
+
+clean:  ## remove the warehouse, dbt target and reports (keeps .venv)
+	rm -rf warehouse dbt_project/target dbt_project/logs reports artifacts

@@ -1,0 +1,158 @@
+"""The one module that talks to DuckDB: open the warehouse, read a relation, write a table atomically.
+
+DuckDB allows one writing process at a time, and a second process cannot even open the file while
+another writes. `connect` therefore waits a bounded time for the lock and then raises
+`WarehouseLockedError` with the holder DuckDB names, instead of a DuckDB traceback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from ml import config
+from ml.errors import RelationNotFoundError, UserError, WarehouseLockedError
+
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_LOCK_HOLDER = re.compile(r"Conflicting lock is held in (?P<exe>.+?) \(PID (?P<pid>\d+)\)")
+
+
+def quote_ident(name: str) -> str:
+    """Quote an SQL identifier for DuckDB (double quotes, embedded quotes doubled)."""
+    if not isinstance(name, str) or name == "" or "\x00" in name:
+        raise UserError(f"invalid identifier {name!r}")
+    return '"' + name.replace('"', '""') + '"'
+
+
+def parse_relation(relation: str, default_schema: str = "main") -> tuple[str, str]:
+    """Split `schema.table` (or `table`) into validated parts; refuse anything else.
+
+    Relation names given on the command line must be plain identifiers (letters, digits, `_`):
+    they name tables, and user text never reaches SQL unquoted.
+    """
+    parts = relation.strip().split(".") if isinstance(relation, str) else []
+    if len(parts) == 1:
+        parts = [default_schema, parts[0]]
+    if len(parts) != 2 or not all(_IDENT.match(p) for p in parts):
+        raise UserError(
+            f"invalid table name {relation!r}: use schema.table with letters, digits and _ only"
+        )
+    return parts[0], parts[1]
+
+
+def qualified(relation: str, default_schema: str = "main") -> str:
+    """`schema.table` as a quoted SQL reference, validated by `parse_relation`."""
+    schema, table = parse_relation(relation, default_schema)
+    return f"{quote_ident(schema)}.{quote_ident(table)}"
+
+
+def _lock_message(path: Path, err: Exception, waited: float) -> str:
+    match = _LOCK_HOLDER.search(str(err))
+    holder = f" by {match['exe']} (PID {match['pid']})" if match else ""
+    return (
+        f"warehouse {path} is locked{holder}; waited {waited:.0f}s "
+        "(DuckDB allows one writing process at a time: wait for it to finish, "
+        "or raise WAREHOUSE_LOCK_TIMEOUT)"
+    )
+
+
+def connect(
+    path: str | Path | None = None,
+    *,
+    read_only: bool = False,
+    timeout_s: float | None = None,
+    create: bool = True,
+) -> duckdb.DuckDBPyConnection:
+    """Open the warehouse, waiting up to `timeout_s` (default `WAREHOUSE_LOCK_TIMEOUT`) for a lock."""
+    db = Path(path).expanduser().resolve() if path else config.warehouse_path()
+    timeout = config.lock_timeout_s() if timeout_s is None else timeout_s
+    if read_only and not db.exists():
+        raise UserError(f"warehouse {db} does not exist: run `make run` (or the simulator) first")
+    if not read_only and create:
+        try:
+            db.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise UserError(f"cannot create folder {db.parent}: {err.strerror}") from None
+    start = time.monotonic()
+    delay = 0.05
+    while True:
+        try:
+            return duckdb.connect(str(db), read_only=read_only)
+        except duckdb.IOException as err:
+            text = str(err)
+            waited = time.monotonic() - start
+            if "lock" not in text.lower():
+                raise UserError(f"cannot open warehouse {db}: {text.splitlines()[0]}") from None
+            if waited >= timeout:
+                raise WarehouseLockedError(_lock_message(db, err, waited)) from None
+            time.sleep(min(delay, max(0.0, timeout - waited)))
+            delay = min(delay * 2, 1.0)
+
+
+@contextlib.contextmanager
+def session(path: str | Path | None = None, **kwargs: Any) -> Iterator[duckdb.DuckDBPyConnection]:
+    """`connect` as a context manager that always closes the connection."""
+    con = connect(path, **kwargs)
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+def relation_exists(con: duckdb.DuckDBPyConnection, relation: str) -> bool:
+    """True when `schema.table` is a table or view in the warehouse."""
+    schema, table = parse_relation(relation)
+    row = con.execute(
+        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+        [schema, table],
+    ).fetchone()
+    return bool(row and row[0])
+
+
+def read_relation(
+    con: duckdb.DuckDBPyConnection, relation: str, columns: list[str] | None = None
+) -> pd.DataFrame:
+    """Read a whole table or view into pandas."""
+    if not relation_exists(con, relation):
+        raise RelationNotFoundError(f"table {relation} does not exist in the warehouse")
+    cols = ", ".join(quote_ident(c) for c in columns) if columns else "*"
+    return con.execute(f"select {cols} from {qualified(relation)}").df()
+
+
+def write_table(con: duckdb.DuckDBPyConnection, data: Any, relation: str) -> int:
+    """Replace `schema.table` with `data` (a DataFrame or Arrow table) atomically.
+
+    The data is built under a temporary name and swapped in within one transaction, so readers
+    see the old table or the new one, never half of either, and a killed process leaves the old
+    table and no temporary one (the uncommitted transaction is rolled back on the next open).
+    Returns the number of rows written.
+    """
+    schema, table = parse_relation(relation)
+    tmp = f"__tmp_{table}_{uuid.uuid4().hex[:8]}"
+    target = f"{quote_ident(schema)}.{quote_ident(table)}"
+    staged = f"{quote_ident(schema)}.{quote_ident(tmp)}"
+    view = f"__write_{uuid.uuid4().hex[:8]}"
+    con.register(view, data)
+    try:
+        con.execute("begin transaction")
+        try:
+            con.execute(f"create schema if not exists {quote_ident(schema)}")
+            con.execute(f"create table {staged} as select * from {quote_ident(view)}")
+            con.execute(f"drop table if exists {target}")
+            con.execute(f"alter table {staged} rename to {quote_ident(table)}")
+            con.execute("commit")
+        except BaseException:
+            con.execute("rollback")
+            raise
+    finally:
+        con.unregister(view)
+    row = con.execute(f"select count(*) from {target}").fetchone()
+    return int(row[0]) if row else 0

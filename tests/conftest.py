@@ -1,0 +1,78 @@
+"""Shared fixtures: every test builds its own tiny warehouse in a temporary folder.
+
+Tests never touch the user's warehouse: each fixture sets WAREHOUSE_PATH for the subprocesses it
+starts, and dbt writes its target/ and logs/ into the temporary folder too.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DBT = Path(sys.executable).with_name("dbt")
+TINY_CUSTOMERS = 3000
+TINY_SEED = 7
+
+
+def run_cli(args: list[str], env_extra: dict[str, str] | None = None, check: bool = True,
+            timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    """Run a command from the repository root with the test's environment; capture its output."""
+    env = {**os.environ, "DO_NOT_TRACK": "1", "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+           "TF_CPP_MIN_LOG_LEVEL": "2", **(env_extra or {})}
+    proc = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(
+            f"{' '.join(map(str, args))} exited {proc.returncode}\n"
+            f"--- stdout ---\n{proc.stdout[-4000:]}\n--- stderr ---\n{proc.stderr[-4000:]}"
+        )
+    return proc
+
+
+def run_python(module: str, *args: str, warehouse: Path, check: bool = True,
+               env_extra: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """`python -m module args...` against the given warehouse."""
+    return run_cli([sys.executable, "-m", module, *args],
+                   env_extra={"WAREHOUSE_PATH": str(warehouse), **(env_extra or {})}, check=check)
+
+
+def run_dbt(command: str, *args: str, warehouse: Path, workdir: Path,
+            check: bool = True) -> subprocess.CompletedProcess[str]:
+    """`dbt <command>` on the project, with target/ and logs/ kept in `workdir`."""
+    return run_cli(
+        [str(DBT), command, "--project-dir", str(ROOT / "dbt_project"), "--profiles-dir", str(ROOT),
+         "--target-path", str(workdir / "target"), "--log-path", str(workdir / "logs"), *args],
+        env_extra={"WAREHOUSE_PATH": str(warehouse)}, check=check,
+    )
+
+
+@pytest.fixture(scope="session")
+def raw_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A warehouse holding only raw.* and sim.* from the simulator (3,000 customers, seed 7)."""
+    path = tmp_path_factory.mktemp("raw") / "warehouse.duckdb"
+    run_python("scripts.simulate", "--customers", str(TINY_CUSTOMERS), "--seed", str(TINY_SEED),
+               warehouse=path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def built_warehouse(raw_warehouse: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny warehouse after a full `dbt build` (staging, marts, tests). Do not modify it."""
+    workdir = tmp_path_factory.mktemp("built")
+    path = workdir / "warehouse.duckdb"
+    shutil.copy(raw_warehouse, path)
+    run_dbt("build", warehouse=path, workdir=workdir)
+    return path
+
+
+@pytest.fixture()
+def built_copy(built_warehouse: Path, tmp_path: Path) -> Path:
+    """A private copy of the built warehouse that a test may change."""
+    path = tmp_path / "warehouse.duckdb"
+    shutil.copy(built_warehouse, path)
+    return path
