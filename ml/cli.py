@@ -1,0 +1,57 @@
+"""What every command-line entry point shares: an argument parser and an error boundary.
+
+User-caused errors (bad arguments, bad files, a locked warehouse) end in one clear line on stderr
+and exit code 2, never a traceback. A bug still shows its traceback: that is for us to fix.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from typing import NoReturn
+
+from ml.errors import UserError
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (`prog: error: ...`) and exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {value}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    """argparse type: an integer >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {value}")
+    return value
+
+
+def run(main: Callable[[Sequence[str] | None], int], prog: str,
+        argv: Sequence[str] | None = None) -> NoReturn:
+    """Call `main(argv)` and exit with its code; turn a `UserError` into one line and exit 2."""
+    try:
+        code = main(argv)
+    except UserError as err:
+        print(f"{prog}: error: {err}", file=sys.stderr)
+        code = err.exit_code
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        code = 130
+    sys.exit(code)
