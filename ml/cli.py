@@ -43,8 +43,9 @@ def non_negative_int(text: str) -> int:
     return value
 
 
-def run(main: Callable[[Sequence[str] | None], int], prog: str,
-        argv: Sequence[str] | None = None) -> NoReturn:
+def run(
+    main: Callable[[Sequence[str] | None], int], prog: str, argv: Sequence[str] | None = None
+) -> NoReturn:
     """Call `main(argv)` and exit with its code; turn a `UserError` into one line and exit 2."""
     try:
         code = main(argv)

@@ -90,8 +90,16 @@ REGIONS = ["north", "south", "east", "west", "central"]
 ACQUISITION_CHANNELS = ["web", "store", "mobile_app", "referral", "partner"]
 ORDER_CHANNELS = ["web", "mobile_app", "store"]
 CATEGORIES = ["electronics", "fashion", "grocery", "home", "beauty", "sports"]
-PURPOSES = ["debt_consolidation", "credit_card", "home_improvement", "major_purchase",
-            "small_business", "car", "medical", "other"]
+PURPOSES = [
+    "debt_consolidation",
+    "credit_card",
+    "home_improvement",
+    "major_purchase",
+    "small_business",
+    "car",
+    "medical",
+    "other",
+]
 GRADES = list("ABCDEFG")
 HOME_OWNERSHIP = ["rent", "own", "mortgage", "other"]
 EMPLOYMENT = ["< 1 year", "1 year"] + [f"{k} years" for k in range(2, 10)] + ["10+ years"]
@@ -139,8 +147,12 @@ def _categorical(rng: np.random.Generator, probs: np.ndarray) -> np.ndarray:
     return np.minimum((u > cdf).sum(axis=1), probs.shape[1] - 1)
 
 
-def _messy_text(rng: np.random.Generator, codes: np.ndarray, spellings: list[list[str]],
-                null_mask: np.ndarray | None = None) -> pa.DictionaryArray:
+def _messy_text(
+    rng: np.random.Generator,
+    codes: np.ndarray,
+    spellings: list[list[str]],
+    null_mask: np.ndarray | None = None,
+) -> pa.DictionaryArray:
     """Arrow text column: canonical value `codes[i]` written in one of its spellings."""
     dictionary: list[str] = []
     table = np.zeros((len(spellings), max(len(s) for s in spellings)), dtype=np.int32)
@@ -159,8 +171,9 @@ def _messy_text(rng: np.random.Generator, codes: np.ndarray, spellings: list[lis
     )
 
 
-def _text(codes: np.ndarray, values: list[str], null_mask: np.ndarray | None = None
-          ) -> pa.DictionaryArray:
+def _text(
+    codes: np.ndarray, values: list[str], null_mask: np.ndarray | None = None
+) -> pa.DictionaryArray:
     """Arrow text column with clean values."""
     return pa.DictionaryArray.from_arrays(
         pa.array(codes.astype(np.int32), type=pa.int32(), mask=null_mask),
@@ -198,12 +211,15 @@ def _customers(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
     z_inc = (log_income - 10.75) / 0.5
     z_age = (age - 42.0) / 14.0
     # persona: multinomial logit on age and income (bargain, loyal, premium, occasional)
-    logits = np.stack([
-        0.2 - 0.9 * z_inc - 0.5 * z_age,
-        0.1 + 0.6 * z_age,
-        -0.9 + 1.4 * z_inc + 0.2 * z_age,
-        np.zeros(n),
-    ], axis=1)
+    logits = np.stack(
+        [
+            0.2 - 0.9 * z_inc - 0.5 * z_age,
+            0.1 + 0.6 * z_age,
+            -0.9 + 1.4 * z_inc + 0.2 * z_age,
+            np.zeros(n),
+        ],
+        axis=1,
+    )
     persona = _categorical(rng, np.exp(logits)).astype(np.int8)
     gender = _categorical(rng, np.tile([0.49, 0.48, 0.03], (n, 1)))
     region = _categorical(rng, np.tile([0.22, 0.24, 0.18, 0.2, 0.16], (n, 1)))
@@ -214,9 +230,17 @@ def _customers(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
     span = AS_OF_DAY - START_DAY
     signup_day = START_DAY + np.floor(span * np.sqrt(rng.random(n))).astype(np.int32)
     signup_day = np.minimum(signup_day, AS_OF_DAY - 1)
-    return {"age": age, "income": income, "log_income": log_income, "persona": persona,
-            "gender": gender, "region": region, "channel": channel, "household": household,
-            "signup_day": signup_day}
+    return {
+        "age": age,
+        "income": income,
+        "log_income": log_income,
+        "persona": persona,
+        "gender": gender,
+        "region": region,
+        "channel": channel,
+        "household": household,
+        "signup_day": signup_day,
+    }
 
 
 # persona-level behaviour: bargain hunter, loyal, premium, occasional
@@ -225,12 +249,14 @@ _RECENCY_POWER = np.array([0.9, 0.6, 0.8, 1.8])  # >1 pushes orders early (churn
 _AMOUNT_OFFSET = np.array([-0.35, 0.0, 0.75, 0.1])
 _DISCOUNT_BETA = np.array([[3.0, 6.0], [1.2, 12.0], [0.8, 18.0], [1.0, 9.0]])
 _RETURN_BASE = np.array([0.16, 0.06, 0.09, 0.11])
-_CATEGORY_MIX = np.array([
-    [0.10, 0.25, 0.35, 0.12, 0.10, 0.08],
-    [0.12, 0.18, 0.30, 0.18, 0.12, 0.10],
-    [0.30, 0.25, 0.08, 0.17, 0.12, 0.08],
-    [0.22, 0.20, 0.15, 0.15, 0.13, 0.15],
-])
+_CATEGORY_MIX = np.array(
+    [
+        [0.10, 0.25, 0.35, 0.12, 0.10, 0.08],
+        [0.12, 0.18, 0.30, 0.18, 0.12, 0.10],
+        [0.30, 0.25, 0.08, 0.17, 0.12, 0.08],
+        [0.22, 0.20, 0.15, 0.15, 0.13, 0.15],
+    ]
+)
 _CATEGORY_AMOUNT = np.array([0.9, 0.2, -0.5, 0.4, -0.2, 0.1])
 _CATEGORY_RETURN = np.array([0.03, 0.10, -0.04, 0.0, 0.0, 0.02])
 
@@ -256,8 +282,13 @@ def _orders(rng: np.random.Generator, c: dict[str, np.ndarray]) -> dict[str, np.
     order = np.lexsort((ordered_s, cust))
     ordered_s = ordered_s[order]
     category = _categorical(rng, _CATEGORY_MIX[p])
-    log_amount = (3.55 + 0.35 * z_inc[cust] + _AMOUNT_OFFSET[p] + _CATEGORY_AMOUNT[category]
-                  + rng.normal(0.0, 0.55, m))
+    log_amount = (
+        3.55
+        + 0.35 * z_inc[cust]
+        + _AMOUNT_OFFSET[p]
+        + _CATEGORY_AMOUNT[category]
+        + rng.normal(0.0, 0.55, m)
+    )
     beta = _DISCOUNT_BETA[p]
     discount = np.clip(rng.beta(beta[:, 0], beta[:, 1]), 0.0, 0.6)
     amount = np.round(np.exp(log_amount) * (1.0 - discount), 2)
@@ -266,8 +297,16 @@ def _orders(rng: np.random.Generator, c: dict[str, np.ndarray]) -> dict[str, np.
     ch_p = np.where(young[:, None], [0.35, 0.5, 0.15], [0.45, 0.2, 0.35])
     channel = _categorical(rng, ch_p)
     returned = rng.random(m) < np.clip(_RETURN_BASE[p] + _CATEGORY_RETURN[category], 0.0, 1.0)
-    return {"cust": cust, "ordered_s": ordered_s, "category": category, "amount": amount,
-            "discount": discount, "items": items, "channel": channel, "returned": returned}
+    return {
+        "cust": cust,
+        "ordered_s": ordered_s,
+        "category": category,
+        "amount": amount,
+        "discount": discount,
+        "items": items,
+        "channel": channel,
+        "returned": returned,
+    }
 
 
 def _customer_behaviour(n: int, o: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -283,12 +322,18 @@ def _customer_behaviour(n: int, o: dict[str, np.ndarray]) -> dict[str, np.ndarra
     ends = np.cumsum(count) - 1
     last_s[has] = o["ordered_s"][ends[has]]
     recency_days = np.where(has, (AS_OF_DAY * DAY_S - last_s) / DAY_S, 2000.0)
-    return {"count": count, "spend": spend, "return_rate": return_rate, "discount": discount,
-            "recency_days": recency_days}
+    return {
+        "count": count,
+        "spend": spend,
+        "return_rate": return_rate,
+        "discount": discount,
+        "recency_days": recency_days,
+    }
 
 
-def _satisfaction(rng: np.random.Generator, c: dict[str, np.ndarray],
-                  b: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _satisfaction(
+    rng: np.random.Generator, c: dict[str, np.ndarray], b: dict[str, np.ndarray]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Expected satisfaction (noise-free), its noise sd, and the observed score."""
     age = c["age"].astype(float)
     young = _sigmoid((40.0 - age) / 6.0)
@@ -309,8 +354,9 @@ def _satisfaction(rng: np.random.Generator, c: dict[str, np.ndarray],
     return expected, noise_sd, np.round(observed, 2)
 
 
-def _loans(rng: np.random.Generator, c: dict[str, np.ndarray],
-           o: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+def _loans(
+    rng: np.random.Generator, c: dict[str, np.ndarray], o: dict[str, np.ndarray]
+) -> dict[str, np.ndarray]:
     """Loan applications (clean) with the default probability and the drawn outcome."""
     n = len(c["age"])
     persona = c["persona"]
@@ -319,8 +365,9 @@ def _loans(rng: np.random.Generator, c: dict[str, np.ndarray],
     m = len(cust)
     p = persona[cust]
     start_s = (c["signup_day"][cust].astype(np.int64) + 7) * DAY_S
-    applied_s = start_s + np.floor(rng.random(m) * np.maximum(AS_OF_DAY * DAY_S - start_s - 1, 1)
-                                   ).astype(np.int64)
+    applied_s = start_s + np.floor(
+        rng.random(m) * np.maximum(AS_OF_DAY * DAY_S - start_s - 1, 1)
+    ).astype(np.int64)
     applied_s = np.minimum(applied_s, AS_OF_DAY * DAY_S - 1)
     age = c["age"][cust].astype(float)
     income = np.exp(c["log_income"][cust])
@@ -339,9 +386,17 @@ def _loans(rng: np.random.Generator, c: dict[str, np.ndarray],
     prior_return = np.where(prior_count > 0, (cs_ret[upto] - cs_ret[first]) / safe, 0.1)
     prior_discount = np.where(prior_count > 0, (cs_disc[upto] - cs_disc[first]) / safe, 0.1)
 
-    credit_score = np.clip(np.round(
-        690 + 35 * z_inc + 1.2 * (age - 40) + np.array([-35, 15, 20, 0])[p]
-        + rng.normal(0, 55, m)), 300, 850).astype(np.int32)
+    credit_score = np.clip(
+        np.round(
+            690
+            + 35 * z_inc
+            + 1.2 * (age - 40)
+            + np.array([-35, 15, 20, 0])[p]
+            + rng.normal(0, 55, m)
+        ),
+        300,
+        850,
+    ).astype(np.int32)
     grade = np.clip(np.floor((760 - credit_score + rng.normal(0, 25, m)) / 40), 0, 6).astype(int)
     term60 = rng.random(m) < 0.3
     interest = np.round(6.0 + 3.1 * grade + 1.2 * term60 + rng.normal(0, 0.8, m), 2)
@@ -386,12 +441,26 @@ def _loans(rng: np.random.Generator, c: dict[str, np.ndarray],
         lo, hi = (mid, hi) if _sigmoid(logit + mid).mean() < TARGET_DEFAULT_RATE else (lo, mid)
     prob = _sigmoid(logit + (lo + hi) / 2)
     defaulted = (rng.random(m) < prob).astype(np.int32)
-    return {"cust": cust, "applied_s": applied_s, "loan_amount": loan_amount, "term60": term60,
-            "purpose": purpose, "grade": grade, "interest": interest,
-            "annual_income": annual_income, "emp_years": emp_years, "home": home,
-            "credit_score": credit_score, "dti": np.round(dti, 4), "delinq": delinq,
-            "history": history, "open_acc": open_acc, "revol": np.round(revol, 4),
-            "prob": prob, "defaulted": defaulted}
+    return {
+        "cust": cust,
+        "applied_s": applied_s,
+        "loan_amount": loan_amount,
+        "term60": term60,
+        "purpose": purpose,
+        "grade": grade,
+        "interest": interest,
+        "annual_income": annual_income,
+        "emp_years": emp_years,
+        "home": home,
+        "credit_score": credit_score,
+        "dti": np.round(dti, 4),
+        "delinq": delinq,
+        "history": history,
+        "open_acc": open_acc,
+        "revol": np.round(revol, 4),
+        "prob": prob,
+        "defaulted": defaulted,
+    }
 
 
 # --------------------------------------------------------------------------------------------
@@ -421,33 +490,44 @@ def simulate(n_customers: int, seed: int) -> Simulation:
     bad_age = _mask(rng, n, RATES["customers.age_out_of_range"])
     age[bad_age] = rng.choice(np.array([0, 150, -1, 200], dtype=np.int32), bad_age.sum())
     young = c["age"] < 25
-    income_null = _mask(rng, n, np.where(young, RATES["customers.income_null_young"],
-                                         RATES["customers.income_null_other"]))
+    income_null = _mask(
+        rng,
+        n,
+        np.where(young, RATES["customers.income_null_young"], RATES["customers.income_null_other"]),
+    )
     signup = c["signup_day"].copy()
     future = _mask(rng, n, RATES["customers.signup_in_future"])
     signup[future] = AS_OF_DAY + rng.integers(1, 400, future.sum())
     observed_persona = c["persona"].copy()
     wrong = _mask(rng, n, RATES["customers.segment_wrong"])
     observed_persona[wrong] = (observed_persona[wrong] + rng.integers(1, 4, wrong.sum())) % 4
-    customers = pa.table({
-        "customer_id": pa.array(customer_ids, pa.int64()),
-        "age": _masked(age, _mask(rng, n, RATES["customers.age_null"]), pa.int32()),
-        "income": _masked(c["income"], income_null, pa.float64()),
-        "gender": _messy_text(rng, c["gender"], list(GENDER.values()),
-                              _mask(rng, n, RATES["customers.gender_null"])),
-        "region": _messy_text(rng, c["region"], [_spellings(v) for v in REGIONS]),
-        "acquisition_channel": _messy_text(rng, c["channel"],
-                                           [_spellings(v) for v in ACQUISITION_CHANNELS]),
-        "household_size": _masked(c["household"],
-                                  _mask(rng, n, RATES["customers.household_size_null"]),
-                                  pa.int32()),
-        "signup_date": pa.array(signup.astype(np.int32), pa.date32()),
-        "customer_satisfaction": _masked(satisfaction,
-                                         _mask(rng, n, RATES["customers.satisfaction_null"]),
-                                         pa.float64()),
-        "segment": _text(observed_persona, PERSONA_LABELS,
-                         _mask(rng, n, RATES["customers.segment_null"])),
-    })
+    customers = pa.table(
+        {
+            "customer_id": pa.array(customer_ids, pa.int64()),
+            "age": _masked(age, _mask(rng, n, RATES["customers.age_null"]), pa.int32()),
+            "income": _masked(c["income"], income_null, pa.float64()),
+            "gender": _messy_text(
+                rng,
+                c["gender"],
+                list(GENDER.values()),
+                _mask(rng, n, RATES["customers.gender_null"]),
+            ),
+            "region": _messy_text(rng, c["region"], [_spellings(v) for v in REGIONS]),
+            "acquisition_channel": _messy_text(
+                rng, c["channel"], [_spellings(v) for v in ACQUISITION_CHANNELS]
+            ),
+            "household_size": _masked(
+                c["household"], _mask(rng, n, RATES["customers.household_size_null"]), pa.int32()
+            ),
+            "signup_date": pa.array(signup.astype(np.int32), pa.date32()),
+            "customer_satisfaction": _masked(
+                satisfaction, _mask(rng, n, RATES["customers.satisfaction_null"]), pa.float64()
+            ),
+            "segment": _text(
+                observed_persona, PERSONA_LABELS, _mask(rng, n, RATES["customers.segment_null"])
+            ),
+        }
+    )
     customers = _duplicate(rng, customers, RATES["customers.duplicate_rows"])
 
     # ---- raw.orders: clean history + extra messy rows (orphans, future, negative, missing)
@@ -484,18 +564,26 @@ def simulate(n_customers: int, seed: int) -> Simulation:
     total = m + n_extra
     amount_null = np.zeros(total, dtype=bool)
     amount_null[m:][kinds == 3] = True
-    orders = pa.table({
-        "order_id": pa.array(order_cols["order_id"], pa.int64()),
-        "customer_id": pa.array(order_cols["customer_id"], pa.int64()),
-        "ordered_at": _timestamps(order_cols["ordered_s"]),
-        "amount": _masked(order_cols["amount"], amount_null, pa.float64()),
-        "discount_pct": pa.array(order_cols["discount_pct"], pa.float64()),
-        "items": pa.array(order_cols["items"], pa.int32()),
-        "category": _messy_text(rng, order_cols["category"], [_spellings(v) for v in CATEGORIES],
-                                _mask(rng, total, RATES["orders.category_null"])),
-        "channel": _messy_text(rng, order_cols["channel"], [_spellings(v) for v in ORDER_CHANNELS]),
-        "is_returned": pa.array(order_cols["is_returned"], pa.bool_()),
-    })
+    orders = pa.table(
+        {
+            "order_id": pa.array(order_cols["order_id"], pa.int64()),
+            "customer_id": pa.array(order_cols["customer_id"], pa.int64()),
+            "ordered_at": _timestamps(order_cols["ordered_s"]),
+            "amount": _masked(order_cols["amount"], amount_null, pa.float64()),
+            "discount_pct": pa.array(order_cols["discount_pct"], pa.float64()),
+            "items": pa.array(order_cols["items"], pa.int32()),
+            "category": _messy_text(
+                rng,
+                order_cols["category"],
+                [_spellings(v) for v in CATEGORIES],
+                _mask(rng, total, RATES["orders.category_null"]),
+            ),
+            "channel": _messy_text(
+                rng, order_cols["channel"], [_spellings(v) for v in ORDER_CHANNELS]
+            ),
+            "is_returned": pa.array(order_cols["is_returned"], pa.bool_()),
+        }
+    )
     orders = _duplicate(rng, orders, RATES["orders.duplicate_rows"])
 
     # ---- raw.loans
@@ -515,56 +603,82 @@ def simulate(n_customers: int, seed: int) -> Simulation:
     score[bad_score] = rng.choice(np.array([0, 999], dtype=np.int32), bad_score.sum())
     emp_null = _mask(rng, k, RATES["loans.employment_length_null"])
     emp_codes = np.where(rng.random(k) < 0.03, len(EMPLOYMENT), ln["emp_years"])  # n/a
-    loans = pa.table({
-        "loan_id": pa.array(loan_ids, pa.int64()),
-        "customer_id": pa.array(loan_cust, pa.int64()),
-        "applied_at": _timestamps(applied),
-        "loan_amount": pa.array(amount, pa.float64()),
-        "term": _text(ln["term60"].astype(int), [" 36 months", " 60 months"]),
-        "purpose": _messy_text(rng, ln["purpose"], [_spellings(v) for v in PURPOSES]),
-        "grade": _messy_text(rng, ln["grade"], [[g, g.lower(), f" {g}", f"{g} ", g]
-                                                 for g in GRADES]),
-        "interest_rate": pa.array(ln["interest"], pa.float64()),
-        "annual_income": _masked(ln["annual_income"],
-                                 _mask(rng, k, RATES["loans.annual_income_null"]), pa.float64()),
-        "employment_length": _text(emp_codes, [*EMPLOYMENT, "n/a"], emp_null),
-        "home_ownership": _messy_text(rng, ln["home"],
-                                      [[v.upper(), v, v.title(), f" {v.upper()}", v.upper()]
-                                       for v in HOME_OWNERSHIP]),
-        "credit_score": pa.array(score, pa.int32()),
-        "debt_to_income": _masked(ln["dti"], _mask(rng, k, RATES["loans.debt_to_income_null"]),
-                                  pa.float64()),
-        "delinquencies_2y": pa.array(ln["delinq"], pa.int32()),
-        "credit_history_years": pa.array(ln["history"], pa.float64()),
-        "open_accounts": pa.array(ln["open_acc"], pa.int32()),
-        "revolving_utilization": _masked(ln["revol"],
-                                         _mask(rng, k, RATES["loans.revolving_utilization_null"]),
-                                         pa.float64()),
-        "defaulted": pa.array(ln["defaulted"], pa.int32()),
-    })
+    loans = pa.table(
+        {
+            "loan_id": pa.array(loan_ids, pa.int64()),
+            "customer_id": pa.array(loan_cust, pa.int64()),
+            "applied_at": _timestamps(applied),
+            "loan_amount": pa.array(amount, pa.float64()),
+            "term": _text(ln["term60"].astype(int), [" 36 months", " 60 months"]),
+            "purpose": _messy_text(rng, ln["purpose"], [_spellings(v) for v in PURPOSES]),
+            "grade": _messy_text(
+                rng, ln["grade"], [[g, g.lower(), f" {g}", f"{g} ", g] for g in GRADES]
+            ),
+            "interest_rate": pa.array(ln["interest"], pa.float64()),
+            "annual_income": _masked(
+                ln["annual_income"], _mask(rng, k, RATES["loans.annual_income_null"]), pa.float64()
+            ),
+            "employment_length": _text(emp_codes, [*EMPLOYMENT, "n/a"], emp_null),
+            "home_ownership": _messy_text(
+                rng,
+                ln["home"],
+                [[v.upper(), v, v.title(), f" {v.upper()}", v.upper()] for v in HOME_OWNERSHIP],
+            ),
+            "credit_score": pa.array(score, pa.int32()),
+            "debt_to_income": _masked(
+                ln["dti"], _mask(rng, k, RATES["loans.debt_to_income_null"]), pa.float64()
+            ),
+            "delinquencies_2y": pa.array(ln["delinq"], pa.int32()),
+            "credit_history_years": pa.array(ln["history"], pa.float64()),
+            "open_accounts": pa.array(ln["open_acc"], pa.int32()),
+            "revolving_utilization": _masked(
+                ln["revol"], _mask(rng, k, RATES["loans.revolving_utilization_null"]), pa.float64()
+            ),
+            "defaulted": pa.array(ln["defaulted"], pa.int32()),
+        }
+    )
     loans = _duplicate(rng, loans, RATES["loans.duplicate_rows"])
 
     # ---- ground truth
-    customer_truth = pa.table({
-        "customer_id": pa.array(customer_ids, pa.int64()),
-        "expected_satisfaction": pa.array(expected, pa.float64()),
-        "noise_sd": pa.array(noise_sd, pa.float64()),
-        "persona": _text(c["persona"], PERSONAS),
-    })
-    loan_truth = pa.table({
-        "loan_id": pa.array(loan_ids, pa.int64()),
-        "default_probability": pa.array(ln["prob"], pa.float64()),
-    })
-    tables = {"raw.customers": customers, "raw.orders": orders, "raw.loans": loans,
-              "sim.customer_truth": customer_truth, "sim.loan_truth": loan_truth}
-    return Simulation(tables=tables, seconds=time.perf_counter() - started, seed=seed,
-                      customers=n, meta={"default_rate": float(ln["defaulted"].mean()) if k else 0.0})
+    customer_truth = pa.table(
+        {
+            "customer_id": pa.array(customer_ids, pa.int64()),
+            "expected_satisfaction": pa.array(expected, pa.float64()),
+            "noise_sd": pa.array(noise_sd, pa.float64()),
+            "persona": _text(c["persona"], PERSONAS),
+        }
+    )
+    loan_truth = pa.table(
+        {
+            "loan_id": pa.array(loan_ids, pa.int64()),
+            "default_probability": pa.array(ln["prob"], pa.float64()),
+        }
+    )
+    tables = {
+        "raw.customers": customers,
+        "raw.orders": orders,
+        "raw.loans": loans,
+        "sim.customer_truth": customer_truth,
+        "sim.loan_truth": loan_truth,
+    }
+    return Simulation(
+        tables=tables,
+        seconds=time.perf_counter() - started,
+        seed=seed,
+        customers=n,
+        meta={"default_rate": float(ln["defaulted"].mean()) if k else 0.0},
+    )
 
 
 # DuckDB types of every landed column (the contract); Arrow dictionary text becomes VARCHAR.
 _SQL_TYPES = {
-    pa.int64(): "bigint", pa.int32(): "integer", pa.float64(): "double", pa.bool_(): "boolean",
-    pa.date32(): "date", pa.timestamp("us"): "timestamp", pa.string(): "varchar",
+    pa.int64(): "bigint",
+    pa.int32(): "integer",
+    pa.float64(): "double",
+    pa.bool_(): "boolean",
+    pa.date32(): "date",
+    pa.timestamp("us"): "timestamp",
+    pa.string(): "varchar",
 }
 
 
@@ -587,12 +701,18 @@ def write(sim: Simulation, path: str | None = None) -> float:
                 con.execute(f"create or replace table {name} ({columns})")
                 con.execute(f"insert into {name} select * from {view}")
                 con.unregister(view)
-            runs = pa.table({
-                "seed": [sim.seed], "customers": [sim.customers],
-                "raw_customers": [sim.rows["raw.customers"]], "raw_orders": [sim.rows["raw.orders"]],
-                "raw_loans": [sim.rows["raw.loans"]], "generate_seconds": [sim.seconds],
-                "as_of_date": [AS_OF_DATE], "simulated_at": [datetime.now(UTC).replace(tzinfo=None)],
-            })
+            runs = pa.table(
+                {
+                    "seed": [sim.seed],
+                    "customers": [sim.customers],
+                    "raw_customers": [sim.rows["raw.customers"]],
+                    "raw_orders": [sim.rows["raw.orders"]],
+                    "raw_loans": [sim.rows["raw.loans"]],
+                    "generate_seconds": [sim.seconds],
+                    "as_of_date": [AS_OF_DATE],
+                    "simulated_at": [datetime.now(UTC).replace(tzinfo=None)],
+                }
+            )
             con.register("__sim_runs", runs)
             con.execute("create or replace table sim.simulation_runs as select * from __sim_runs")
             con.unregister("__sim_runs")
@@ -606,20 +726,28 @@ def write(sim: Simulation, path: str | None = None) -> float:
 def main(argv: Sequence[str] | None = None) -> int:
     """CLI: simulate, write, print a summary."""
     parser = ArgumentParser(prog="python -m scripts.simulate", description=__doc__.split("\n")[0])
-    parser.add_argument("--customers", type=positive_int, default=50_000,
-                        help="number of customers (default 50000; orders are ~10x, loans ~0.4x)")
+    parser.add_argument(
+        "--customers",
+        type=positive_int,
+        default=50_000,
+        help="number of customers (default 50000; orders are ~10x, loans ~0.4x)",
+    )
     parser.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
     args = parser.parse_args(argv)
     sim = simulate(args.customers, args.seed)
     write_s = write(sim)
     total_s = sim.seconds + write_s
     raw_rows = sum(v for k, v in sim.rows.items() if k.startswith("raw."))
-    print(f"simulated {args.customers:,} customers with seed {args.seed} "
-          f"into {config.warehouse_path()}")
+    print(
+        f"simulated {args.customers:,} customers with seed {args.seed} "
+        f"into {config.warehouse_path()}"
+    )
     for name, rows in sim.rows.items():
         print(f"  {name:<22} {rows:>12,} rows")
-    print(f"  generate {sim.seconds:.1f}s + write {write_s:.1f}s = {total_s:.1f}s; "
-          f"{raw_rows / total_s:,.0f} raw rows/s; default rate {sim.meta['default_rate']:.1%}")
+    print(
+        f"  generate {sim.seconds:.1f}s + write {write_s:.1f}s = {total_s:.1f}s; "
+        f"{raw_rows / total_s:,.0f} raw rows/s; default rate {sim.meta['default_rate']:.1%}"
+    )
     return 0
 
 

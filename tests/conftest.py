@@ -20,11 +20,20 @@ TINY_CUSTOMERS = 3000
 TINY_SEED = 7
 
 
-def run_cli(args: list[str], env_extra: dict[str, str] | None = None, check: bool = True,
-            timeout: float = 600) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    args: list[str],
+    env_extra: dict[str, str] | None = None,
+    check: bool = True,
+    timeout: float = 600,
+) -> subprocess.CompletedProcess[str]:
     """Run a command from the repository root with the test's environment; capture its output."""
-    env = {**os.environ, "DO_NOT_TRACK": "1", "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-           "TF_CPP_MIN_LOG_LEVEL": "2", **(env_extra or {})}
+    env = {
+        **os.environ,
+        "DO_NOT_TRACK": "1",
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+        **(env_extra or {}),
+    }
     proc = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
     if check and proc.returncode != 0:
         raise AssertionError(
@@ -34,20 +43,41 @@ def run_cli(args: list[str], env_extra: dict[str, str] | None = None, check: boo
     return proc
 
 
-def run_python(module: str, *args: str, warehouse: Path, check: bool = True,
-               env_extra: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run_python(
+    module: str,
+    *args: str,
+    warehouse: Path,
+    check: bool = True,
+    env_extra: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
     """`python -m module args...` against the given warehouse."""
-    return run_cli([sys.executable, "-m", module, *args],
-                   env_extra={"WAREHOUSE_PATH": str(warehouse), **(env_extra or {})}, check=check)
+    return run_cli(
+        [sys.executable, "-m", module, *args],
+        env_extra={"WAREHOUSE_PATH": str(warehouse), **(env_extra or {})},
+        check=check,
+    )
 
 
-def run_dbt(command: str, *args: str, warehouse: Path, workdir: Path,
-            check: bool = True) -> subprocess.CompletedProcess[str]:
+def run_dbt(
+    command: str, *args: str, warehouse: Path, workdir: Path, check: bool = True
+) -> subprocess.CompletedProcess[str]:
     """`dbt <command>` on the project, with target/ and logs/ kept in `workdir`."""
     return run_cli(
-        [str(DBT), command, "--project-dir", str(ROOT / "dbt_project"), "--profiles-dir", str(ROOT),
-         "--target-path", str(workdir / "target"), "--log-path", str(workdir / "logs"), *args],
-        env_extra={"WAREHOUSE_PATH": str(warehouse)}, check=check,
+        [
+            str(DBT),
+            command,
+            "--project-dir",
+            str(ROOT / "dbt_project"),
+            "--profiles-dir",
+            str(ROOT),
+            "--target-path",
+            str(workdir / "target"),
+            "--log-path",
+            str(workdir / "logs"),
+            *args,
+        ],
+        env_extra={"WAREHOUSE_PATH": str(warehouse)},
+        check=check,
     )
 
 
@@ -55,8 +85,14 @@ def run_dbt(command: str, *args: str, warehouse: Path, workdir: Path,
 def raw_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A warehouse holding only raw.* and sim.* from the simulator (3,000 customers, seed 7)."""
     path = tmp_path_factory.mktemp("raw") / "warehouse.duckdb"
-    run_python("scripts.simulate", "--customers", str(TINY_CUSTOMERS), "--seed", str(TINY_SEED),
-               warehouse=path)
+    run_python(
+        "scripts.simulate",
+        "--customers",
+        str(TINY_CUSTOMERS),
+        "--seed",
+        str(TINY_SEED),
+        warehouse=path,
+    )
     return path
 
 

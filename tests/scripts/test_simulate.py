@@ -39,7 +39,9 @@ def test_other_seed_gives_other_tables() -> None:
 def test_row_counts_are_near_the_design(big: sim_mod.Simulation) -> None:
     rows = big.rows
     assert rows["sim.customer_truth"] == N
-    assert N * (1 + RATES["customers.duplicate_rows"]) == pytest.approx(rows["raw.customers"], rel=0.01)
+    assert N * (1 + RATES["customers.duplicate_rows"]) == pytest.approx(
+        rows["raw.customers"], rel=0.01
+    )
     assert 8 * N < rows["raw.orders"] < 13 * N
     assert 0.3 * N < rows["raw.loans"] < 0.55 * N
     assert rows["sim.loan_truth"] == pc.count_distinct(big.tables["raw.loans"]["loan_id"]).as_py()
@@ -52,10 +54,13 @@ def test_orders_are_heavy_tailed(big: sim_mod.Simulation) -> None:
 
 @pytest.mark.parametrize(
     ("column", "rate"),
-    [("age", RATES["customers.age_null"]), ("gender", RATES["customers.gender_null"]),
-     ("household_size", RATES["customers.household_size_null"]),
-     ("customer_satisfaction", RATES["customers.satisfaction_null"]),
-     ("segment", RATES["customers.segment_null"])],
+    [
+        ("age", RATES["customers.age_null"]),
+        ("gender", RATES["customers.gender_null"]),
+        ("household_size", RATES["customers.household_size_null"]),
+        ("customer_satisfaction", RATES["customers.satisfaction_null"]),
+        ("segment", RATES["customers.segment_null"]),
+    ],
 )
 def test_customer_null_rates(big: sim_mod.Simulation, column: str, rate: float) -> None:
     observed = _df(big, "raw.customers")[column].isna().mean()
@@ -67,9 +72,11 @@ def test_income_is_missing_not_at_random(big: sim_mod.Simulation) -> None:
     young = df["age"].between(18, 24)
     old = df["age"].between(25, 100)
     assert df.loc[young, "income"].isna().mean() == pytest.approx(
-        RATES["customers.income_null_young"], abs=0.02)
+        RATES["customers.income_null_young"], abs=0.02
+    )
     assert df.loc[old, "income"].isna().mean() == pytest.approx(
-        RATES["customers.income_null_other"], abs=0.01)
+        RATES["customers.income_null_other"], abs=0.01
+    )
 
 
 def test_out_of_range_and_future_values(big: sim_mod.Simulation) -> None:
@@ -79,7 +86,8 @@ def test_out_of_range_and_future_values(big: sim_mod.Simulation) -> None:
     orders = _df(big, "raw.orders")
     assert (orders["amount"] < 0).mean() == pytest.approx(RATES["orders.negative_amount"], rel=0.2)
     assert (orders["ordered_at"] >= sim_mod.AS_OF_DATE.isoformat()).mean() == pytest.approx(
-        RATES["orders.in_future"], rel=0.3)
+        RATES["orders.in_future"], rel=0.3
+    )
     orphans = ~orders["customer_id"].isin(customers["customer_id"])
     assert orphans.mean() == pytest.approx(RATES["orders.orphan"], rel=0.2)
 
@@ -96,7 +104,9 @@ def test_exact_duplicates(big: sim_mod.Simulation) -> None:
 def test_categories_are_messy_but_canonicalisable(big: sim_mod.Simulation) -> None:
     gender = _df(big, "raw.customers")["gender"].dropna()
     assert gender.nunique() > 5
-    canonical = gender.str.strip().str.lower().str[0].map({"f": "female", "m": "male", "o": "other"})
+    canonical = (
+        gender.str.strip().str.lower().str[0].map({"f": "female", "m": "male", "o": "other"})
+    )
     assert canonical.notna().all()
     assert set(canonical) == {"female", "male", "other"}
     purposes = _df(big, "raw.loans")["purpose"]
@@ -143,9 +153,12 @@ def test_write_lands_the_contract_types(tmp_path) -> None:
     write(simulate(500, seed=1), str(path))
     con = duckdb.connect(str(path), read_only=True)
     try:
-        types = dict(con.execute(
-            "select table_schema || '.' || table_name || '.' || column_name, data_type "
-            "from information_schema.columns where table_schema in ('raw', 'sim')").fetchall())
+        types = dict(
+            con.execute(
+                "select table_schema || '.' || table_name || '.' || column_name, data_type "
+                "from information_schema.columns where table_schema in ('raw', 'sim')"
+            ).fetchall()
+        )
     finally:
         con.close()
     assert types["raw.customers.customer_id"] == "BIGINT"
@@ -159,16 +172,21 @@ def test_write_lands_the_contract_types(tmp_path) -> None:
 
 
 def test_cli_prints_a_summary(tmp_path) -> None:
-    proc = run_python("scripts.simulate", "--customers", "300", "--seed", "2",
-                      warehouse=tmp_path / "w.duckdb")
+    proc = run_python(
+        "scripts.simulate", "--customers", "300", "--seed", "2", warehouse=tmp_path / "w.duckdb"
+    )
     assert "raw.orders" in proc.stdout
     assert "raw rows/s" in proc.stdout
 
 
 @pytest.mark.parametrize(
     ("args", "message"),
-    [(["--customers", "0"], "--customers"), (["--customers", "many"], "--customers"),
-     (["--seed", "x"], "--seed"), (["--bogus"], "unrecognized")],
+    [
+        (["--customers", "0"], "--customers"),
+        (["--customers", "many"], "--customers"),
+        (["--seed", "x"], "--seed"),
+        (["--bogus"], "unrecognized"),
+    ],
 )
 def test_cli_bad_arguments_are_one_line(tmp_path, args: list[str], message: str) -> None:
     proc = run_python("scripts.simulate", *args, warehouse=tmp_path / "w.duckdb", check=False)
@@ -181,10 +199,10 @@ def test_cli_bad_arguments_are_one_line(tmp_path, args: list[str], message: str)
 def test_cli_unwritable_path_is_one_line(tmp_path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
-    proc = run_python("scripts.simulate", "--customers", "50",
-                      warehouse=blocker / "sub" / "w.duckdb", check=False)
+    proc = run_python(
+        "scripts.simulate", "--customers", "50", warehouse=blocker / "sub" / "w.duckdb", check=False
+    )
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "cannot" in lines[0], proc.stderr
     assert "Traceback" not in proc.stderr
-
