@@ -64,6 +64,23 @@ def _lock_message(path: Path, err: Exception, waited: float) -> str:
     )
 
 
+#: The catalog name the warehouse file is attached under. DuckDB otherwise names the catalog after
+#: the file, and a file called sim.duckdb or raw.duckdb would clash with the schema of that name.
+CATALOG = "warehouse_db"
+
+
+def _attach(db: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect(":memory:")
+    try:
+        literal = "'" + str(db).replace("'", "''") + "'"
+        con.execute(f"attach {literal} as {CATALOG}{' (read_only)' if read_only else ''}")
+        con.execute(f"use {CATALOG}")
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
 def connect(
     path: str | Path | None = None,
     *,
@@ -85,7 +102,7 @@ def connect(
     delay = 0.05
     while True:
         try:
-            return duckdb.connect(str(db), read_only=read_only)
+            return _attach(db, read_only)
         except duckdb.IOException as err:
             text = str(err)
             waited = time.monotonic() - start
@@ -111,7 +128,8 @@ def relation_exists(con: duckdb.DuckDBPyConnection, relation: str) -> bool:
     """True when `schema.table` is a table or view in the warehouse."""
     schema, table = parse_relation(relation)
     row = con.execute(
-        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+        "select count(*) from information_schema.tables "
+        "where table_catalog = current_database() and table_schema = ? and table_name = ?",
         [schema, table],
     ).fetchone()
     return bool(row and row[0])

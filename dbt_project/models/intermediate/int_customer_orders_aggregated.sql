@@ -1,0 +1,47 @@
+-- Order behaviour per customer (RFM and mix), one row per staged customer with at least one order.
+
+with
+
+orders as (
+
+    select * from {{ ref('stg_orders') }}
+
+),
+
+flagged as (
+
+    select
+        *,
+        ordered_at >= {{ as_of_date() }} - interval 90 day as is_last_90d
+
+    from orders
+
+),
+
+final as (
+
+    select
+        customer_id,
+        count(*) as order_count,
+        sum(amount) as total_spend,
+        min(ordered_at) as first_ordered_at,
+        max(ordered_at) as last_ordered_at,
+        count(*) filter (where is_last_90d) as orders_last_90d,
+        coalesce(sum(amount) filter (where is_last_90d), 0) as spend_last_90d,
+        avg(discount_pct) as avg_discount_pct,
+        avg(items) as avg_items_per_order,
+        avg(cast(is_returned as double)) as return_rate,
+        count(*) filter (where category = 'electronics') as electronics_order_count,
+        count(*) filter (where category = 'fashion') as fashion_order_count,
+        count(*) filter (where category = 'grocery') as grocery_order_count,
+        count(*) filter (where category = 'home') as home_order_count,
+        count(*) filter (where category = 'beauty') as beauty_order_count,
+        count(*) filter (where category = 'sports') as sports_order_count,
+        count(*) filter (where channel = 'mobile_app') as mobile_order_count
+
+    from flagged
+    group by customer_id
+
+)
+
+select * from final

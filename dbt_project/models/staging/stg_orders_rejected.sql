@@ -1,0 +1,18 @@
+-- Raw order rows that staging did not keep: every raw column as it was, plus the reason.
+
+with
+
+base as (
+
+    select * from {{ ref('base_orders') }}
+
+),
+
+final as (
+
+    select * from base
+    where rejection_reason is not null
+
+)
+
+select * from final

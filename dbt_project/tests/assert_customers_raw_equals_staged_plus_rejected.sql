@@ -1,0 +1,38 @@
+-- Nothing is dropped silently: every raw.customers row ends in exactly one of stg_customers and
+-- stg_customers_rejected. Returns a row (fails) when the counts disagree.
+
+with
+
+raw_rows as (
+
+    select count(*) as row_count from {{ source('raw', 'customers') }}
+
+),
+
+staged_rows as (
+
+    select count(*) as row_count from {{ ref('stg_customers') }}
+
+),
+
+rejected_rows as (
+
+    select count(*) as row_count from {{ ref('stg_customers_rejected') }}
+
+),
+
+final as (
+
+    select
+        raw_rows.row_count as raw_count,
+        staged_rows.row_count as staged_count,
+        rejected_rows.row_count as rejected_count
+
+    from raw_rows
+    cross join staged_rows
+    cross join rejected_rows
+
+)
+
+select * from final
+where raw_count != staged_count + rejected_count
