@@ -12,7 +12,7 @@ PY := $(VENV)/bin/python
 LOCK_HASH := $(shell cat requirements.lock requirements-bootstrap.txt | sha256sum | cut -c1-16)
 STAMP := $(VENV)/.installed-$(LOCK_HASH)
 
-export WAREHOUSE_PATH ?= warehouse/warehouse.duckdb
+export WAREHOUSE_PATH ?= $(CURDIR)/warehouse/warehouse.duckdb
 export DBT_PROFILES_DIR := $(CURDIR)
 export DBT_PROJECT_DIR := $(CURDIR)/dbt_project
 # Keep dbt from phoning home and TensorFlow from chattering.
@@ -44,16 +44,19 @@ simulate: $(STAMP)  ## land raw.* and sim.* (CUSTOMERS=50000 SEED=42)
 	$(PY) -m scripts.simulate --customers $(CUSTOMERS) --seed $(SEED)
 
 dbt-build: $(STAMP)  ## dbt build: staging, marts, tests, unit tests, contracts
-	cd dbt_project && ../$(DBT) deps --quiet 2>/dev/null || true
 	$(DBT) build --project-dir $(DBT_PROJECT_DIR)
 
 gate: $(STAMP)  ## Great Expectations quality gate over raw and feature tables
 	$(PY) -m scripts.check_quality
 
-run: $(STAMP)  ## simulate -> dbt build -> quality gate
+# The gate runs twice: on raw.* before dbt publishes anything built from it, and on the feature
+# marts after dbt build (dbt publishes each model before its tests run, so a bad feature table
+# must be caught before any model trains on it).
+run: $(STAMP)  ## simulate -> raw gate -> dbt build -> feature gate
 	$(MAKE) --no-print-directory simulate
+	$(PY) -m scripts.check_quality --suite raw.customers raw.orders raw.loans
 	$(MAKE) --no-print-directory dbt-build
-	$(MAKE) --no-print-directory gate
+	$(PY) -m scripts.check_quality --suite marts.customer_features marts.loan_features
 	@echo "==> done: warehouse at $(WAREHOUSE_PATH)"
 
 test: $(STAMP)  ## run the whole test suite
