@@ -131,8 +131,8 @@ def relation_exists(con: duckdb.DuckDBPyConnection, relation: str) -> bool:
         "select count(*) from information_schema.tables "
         "where table_catalog = current_database() and table_schema = ? and table_name = ?",
         [schema, table],
-    ).fetchone()
-    return bool(row and row[0])
+    ).fetchall()
+    return bool(row and row[0][0])
 
 
 def read_relation(
@@ -153,24 +153,44 @@ def write_table(con: duckdb.DuckDBPyConnection, data: Any, relation: str) -> int
     table and no temporary one (the uncommitted transaction is rolled back on the next open).
     Returns the number of rows written.
     """
-    schema, table = parse_relation(relation)
-    tmp = f"__tmp_{table}_{uuid.uuid4().hex[:8]}"
-    target = f"{quote_ident(schema)}.{quote_ident(table)}"
-    staged = f"{quote_ident(schema)}.{quote_ident(tmp)}"
-    view = f"__write_{uuid.uuid4().hex[:8]}"
-    con.register(view, data)
+    return next(iter(write_tables(con, {relation: data}).values()))
+
+
+def write_tables(con: duckdb.DuckDBPyConnection, tables: dict[str, Any]) -> dict[str, int]:
+    """Replace several tables in ONE transaction: all of them change, or none does.
+
+    Same swap as `write_table` (build under a temporary name, drop, rename), for every table,
+    then a single commit. Returns the rows written per table.
+    """
+    plan = []
+    for relation, data in tables.items():
+        schema, table = parse_relation(relation)
+        view = f"__write_{uuid.uuid4().hex[:8]}"
+        con.register(view, data)
+        plan.append((schema, table, view))
     try:
         con.execute("begin transaction")
         try:
-            con.execute(f"create schema if not exists {quote_ident(schema)}")
-            con.execute(f"create table {staged} as select * from {quote_ident(view)}")
-            con.execute(f"drop table if exists {target}")
-            con.execute(f"alter table {staged} rename to {quote_ident(table)}")
+            for schema, table, view in plan:
+                tmp = f"__tmp_{table}_{uuid.uuid4().hex[:8]}"
+                target = f"{quote_ident(schema)}.{quote_ident(table)}"
+                staged = f"{quote_ident(schema)}.{quote_ident(tmp)}"
+                con.execute(f"create schema if not exists {quote_ident(schema)}")
+                con.execute(f"create table {staged} as select * from {quote_ident(view)}")
+                con.execute(f"drop table if exists {target}")
+                con.execute(f"alter table {staged} rename to {quote_ident(table)}")
             con.execute("commit")
         except BaseException:
             con.execute("rollback")
             raise
     finally:
-        con.unregister(view)
-    row = con.execute(f"select count(*) from {target}").fetchone()
-    return int(row[0]) if row else 0
+        for _, _, view in plan:
+            con.unregister(view)
+    return {
+        f"{schema}.{table}": int(
+            con.execute(
+                f"select count(*) from {quote_ident(schema)}.{quote_ident(table)}"
+            ).fetchall()[0][0]
+        )
+        for schema, table, _ in plan
+    }
