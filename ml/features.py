@@ -1,0 +1,169 @@
+"""Preprocessing: which columns are features and how they become numbers.
+
+Everything here is fitted inside a scikit-learn Pipeline, so cross-validation fits it on the
+training folds only. Numeric columns: median imputation with missing-value indicators, then
+standard scaling. Categorical columns: constant imputation, then one-hot encoding in which unseen
+and rare categories share an "infrequent" column, so new data never breaks scoring.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
+
+from ml.errors import UserError
+
+#: A text column with more distinct values than this (and mostly unique) is an identifier or
+#: free text, not a category: it is left out of the features.
+MAX_CATEGORY_LEVELS = 200
+#: One-hot columns per categorical feature at most; the rest share the infrequent column.
+MAX_ONEHOT_COLUMNS = 30
+MISSING_CATEGORY = "__missing__"
+
+
+@dataclass(frozen=True)
+class FeatureSet:
+    """The feature columns of a task, split by how they are encoded, and what was left out."""
+
+    numeric: tuple[str, ...]
+    categorical: tuple[str, ...]
+    dropped: dict[str, str]  # column -> why it is not a feature
+
+    @property
+    def columns(self) -> list[str]:
+        """All feature columns, numeric first."""
+        return [*self.numeric, *self.categorical]
+
+
+def select_features(
+    frame: pd.DataFrame,
+    exclude: set[str] | frozenset[str] = frozenset(),
+    features: list[str] | tuple[str, ...] | None = None,
+) -> FeatureSet:
+    """Split `features` (default: every column not in `exclude`) into numeric and categorical.
+
+    Booleans count as numeric, datetimes become numeric (days since 1970) in `to_model_frame`,
+    text columns are categorical unless they look like identifiers or free text.
+    """
+    if features is not None:
+        missing = [c for c in features if c not in frame.columns]
+        if missing:
+            raise UserError(f"feature column {missing[0]!r} is not in the data")
+        candidates = list(features)
+    else:
+        candidates = [c for c in frame.columns if c not in exclude]
+    numeric: list[str] = []
+    categorical: list[str] = []
+    dropped: dict[str, str] = {}
+    n = max(len(frame), 1)
+    for col in candidates:
+        series = frame[col]
+        if series.isna().all():
+            dropped[col] = "entirely missing"
+        elif _is_numeric_like(series):
+            numeric.append(col)
+        else:
+            levels = series.nunique(dropna=True)
+            if levels > MAX_CATEGORY_LEVELS and levels > 0.5 * n:
+                dropped[col] = f"text with {levels} distinct values (an identifier or free text)"
+            elif levels <= 1:
+                dropped[col] = "a single value"
+            else:
+                categorical.append(col)
+    if not numeric and not categorical:
+        raise UserError("no usable feature columns: every candidate column was left out")
+    return FeatureSet(tuple(numeric), tuple(categorical), dropped)
+
+
+def _is_numeric_like(series: pd.Series) -> bool:
+    types = pd.api.types
+    return (
+        types.is_bool_dtype(series)
+        or types.is_numeric_dtype(series)
+        or types.is_datetime64_any_dtype(series)
+    )
+
+
+def to_model_frame(frame: pd.DataFrame, features: FeatureSet) -> pd.DataFrame:
+    """The feature columns with types the preprocessor accepts: numbers as float, text as object.
+
+    Datetimes become days since 1970; booleans 0/1; text keeps None for missing values (pandas 3
+    `str` columns are converted to object so scikit-learn's imputers see plain Python strings).
+    """
+    out = {}
+    for col in features.numeric:
+        series = frame[col]
+        if pd.api.types.is_datetime64_any_dtype(series):
+            days = (series - pd.Timestamp("1970-01-01")).dt.total_seconds() / 86_400.0
+            out[col] = days.astype("float64")
+        elif pd.api.types.is_bool_dtype(series):
+            out[col] = series.astype("float64")
+        else:
+            values = pd.to_numeric(series, errors="coerce").astype("float64")
+            out[col] = values.where(np.isfinite(values))
+    for col in features.categorical:
+        series = frame[col]
+        text = series.astype("object").where(series.notna(), None)
+        out[col] = text.map(lambda v: v if v is None else str(v))
+    return pd.DataFrame(out, index=frame.index)[features.columns]
+
+
+def build_preprocessor(features: FeatureSet) -> ColumnTransformer:
+    """The ColumnTransformer for a feature set (unfitted)."""
+    numeric = Pipeline(
+        [
+            ("impute", SimpleImputer(strategy="median", add_indicator=True)),
+            ("scale", StandardScaler()),
+        ]
+    )
+    categorical = Pipeline(
+        [
+            (
+                "as_text",
+                FunctionTransformer(_fill_missing_category, feature_names_out="one-to-one"),
+            ),
+            (
+                "onehot",
+                OneHotEncoder(
+                    handle_unknown="infrequent_if_exist",
+                    max_categories=MAX_ONEHOT_COLUMNS,
+                    min_frequency=5,
+                    sparse_output=False,
+                ),
+            ),
+        ]
+    )
+    transformers = []
+    if features.numeric:
+        transformers.append(("num", numeric, list(features.numeric)))
+    if features.categorical:
+        transformers.append(("cat", categorical, list(features.categorical)))
+    return ColumnTransformer(transformers, remainder="drop", verbose_feature_names_out=True)
+
+
+def _fill_missing_category(frame: pd.DataFrame) -> pd.DataFrame:
+    """Missing categories become their own level (kept as a module function so it pickles)."""
+    return pd.DataFrame(frame).astype("object").where(pd.DataFrame(frame).notna(), MISSING_CATEGORY)
+
+
+def source_column(transformed_name: str, features: FeatureSet) -> str:
+    """The relation column a transformed feature comes from (`cat__gender_female` -> `gender`).
+
+    One-hot parts and missing-value indicators fold back into their source column.
+    """
+    _, _, name = transformed_name.partition("__")
+    if name.startswith("missingindicator_"):
+        name = name[len("missingindicator_") :]
+    if name in features.numeric or name in features.categorical:
+        return name
+    # one-hot: "<column>_<category>"; the longest matching column name wins
+    matches = [c for c in features.categorical if name.startswith(f"{c}_")]
+    if matches:
+        return max(matches, key=len)
+    return name

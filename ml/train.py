@@ -1,0 +1,195 @@
+"""Train, tune, compare and persist models: `python -m ml.train`.
+
+    python -m ml.train                          # the three built-in tasks
+    python -m ml.train --task loan_repayment    # one of them
+    python -m ml.train --table raw.my_csv --target churned [--id customer_id] [--problem auto]
+    python -m ml.train --fast                   # small search spaces (tests, quick looks)
+
+Reads the task relations once (read-only), trains with the warehouse closed, then writes
+`ml.model_runs` (appended) and `ml.<task>_predictions` (replaced) in ONE transaction: a failed or
+killed run leaves every `ml.*` table as it was.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+
+import pandas as pd
+from rich.console import Console
+from rich.table import Table
+
+from ml import config, evaluate
+from ml.cli import ArgumentParser, run
+from ml.errors import UserError
+from ml.experiment import (
+    TaskResult,
+    builtin_or_custom,
+    new_run_id,
+    prepare_task,
+    train_task,
+)
+from ml.warehouse import read_relation, relation_exists, session, write_tables
+
+MODEL_RUNS = "ml.model_runs"
+GATE_RESULTS = "quality.check_results"
+
+
+def predictions_relation(task: str) -> str:
+    """Where a task's predictions land."""
+    return f"ml.{task}_predictions"
+
+
+def check_gate(con, relation: str) -> None:
+    """Refuse to train on a relation whose latest quality-gate run failed.
+
+    dbt publishes a model before its tests run, so a failed `dbt build` or gate can leave bad data
+    in a feature table; the gate's stored verdict is what tells. Relations the gate does not
+    check (your own tables) pass.
+    """
+    if not relation_exists(con, GATE_RESULTS):
+        return
+    rows = con.execute(
+        f"""
+        with latest as (
+            select max(checked_at) as checked_at from {GATE_RESULTS} where table_name = ?
+        )
+        select count(*) filter (where not success), count(*), any_value(run_id)
+        from {GATE_RESULTS} join latest using (checked_at)
+        where table_name = ?
+        """,
+        [relation, relation],
+    ).fetchall()
+    failed, total, run_id = rows[0]
+    if total and failed:
+        raise UserError(
+            f"the quality gate failed {failed} expectation(s) on {relation} in its last run "
+            f"({run_id}): fix the data and rerun `python -m scripts.check_quality`, "
+            "or train anyway with --skip-gate"
+        )
+
+
+def append_runs(con, new_rows: pd.DataFrame) -> pd.DataFrame:
+    """ml.model_runs with `new_rows` appended (columns united by name)."""
+    if relation_exists(con, MODEL_RUNS):
+        old = read_relation(con, MODEL_RUNS)
+        return pd.concat([old, new_rows], ignore_index=True, sort=False)
+    return new_rows
+
+
+def leaderboard(result: TaskResult) -> Table:
+    """A rich table of a task's candidates: CV, validation, test, oracle."""
+    spec = result.data.spec
+    metric = spec.metric(spec.problem)
+    table = Table(
+        title=f"{spec.name} ({spec.problem}, primary metric {metric})", title_justify="left"
+    )
+    for col in ("model", f"cv {metric}", f"val {metric}", f"test {metric}", "test/oracle", "fit s"):
+        table.add_column(col, justify="left" if col == "model" else "right")
+    oracle = result.oracle.get(metric, math.nan)
+    sign = 1 if evaluate.greater_is_better(metric) else -1
+    for c in sorted(result.candidates, key=lambda c: -sign * c.val.get(metric, math.nan)):
+        mean, std = c.cv().get(metric, (math.nan, math.nan))
+        ratio = c.test[metric] / oracle if oracle and not math.isnan(oracle) else math.nan
+        name = f"[bold]{c.name} *[/bold]" if c.name == result.champion else c.name
+        table.add_row(
+            name,
+            f"{mean:.4f} ± {std:.4f}",
+            f"{c.val[metric]:.4f}",
+            f"{c.test[metric]:.4f}",
+            "" if math.isnan(ratio) else f"{ratio:.3f}",
+            f"{c.fit_seconds:.1f}",
+        )
+    if not math.isnan(oracle):
+        table.caption = f"oracle test {metric} = {oracle:.4f} (the simulator's truth); * champion"
+    return table
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """CLI entry point."""
+    parser = ArgumentParser(prog="python -m ml.train", description=__doc__.split("\n")[0])
+    parser.add_argument("--task", help="a built-in task, or the name of a --table task")
+    parser.add_argument("--table", help="train on your own table SCHEMA.NAME (with --target)")
+    parser.add_argument("--target", help="target column of --table")
+    parser.add_argument("--id", dest="id_column", help="id column of --table (default: row number)")
+    parser.add_argument(
+        "--problem",
+        default="auto",
+        choices=["auto", *config.PROBLEM_TYPES],
+        help="problem type of --table (default: inferred from the target)",
+    )
+    parser.add_argument("--seed", type=int, default=config.DEFAULT_SEED, help="random seed")
+    parser.add_argument("--fast", action="store_true", help="small search spaces (tests)")
+    parser.add_argument("--cost-fp", type=float, help="cost of a false positive (binary)")
+    parser.add_argument("--cost-fn", type=float, help="cost of a false negative (binary)")
+    parser.add_argument(
+        "--skip-gate", action="store_true", help="train even if the quality gate last failed"
+    )
+    args = parser.parse_args(argv)
+    for name in ("cost_fp", "cost_fn"):
+        value = getattr(args, name)
+        if value is not None and (not math.isfinite(value) or value < 0):
+            parser.error(f"--{name.replace('_', '-')} must be a non-negative number")
+    if args.table is None and (args.target or args.id_column):
+        parser.error("--target and --id go with --table")
+
+    if args.table is not None:
+        specs = [
+            builtin_or_custom(args.task, args.table, args.target, args.id_column, args.problem)
+        ]
+    elif args.task:
+        specs = [builtin_or_custom(args.task, None, None, None, "auto")]
+    else:
+        specs = list(config.BUILTIN_TASKS.values())
+
+    console = Console(stderr=True)
+    run_id = new_run_id()
+    with session(read_only=True) as con:
+        prepared = []
+        for spec in specs:
+            if not args.skip_gate:
+                check_gate(con, spec.relation)
+            prepared.append(prepare_task(con, spec))
+
+    results: list[TaskResult] = []
+    with console.status("training") as status:
+        for data in prepared:
+            results.append(
+                train_task(
+                    data,
+                    run_id,
+                    seed=args.seed,
+                    fast=args.fast,
+                    cost_fp=args.cost_fp,
+                    cost_fn=args.cost_fn,
+                    progress=lambda msg: status.update(msg),
+                )
+            )
+            console.log(f"{data.spec.name}: trained in {results[-1].seconds:.0f}s")
+
+    runs = pd.concat([r.runs for r in results], ignore_index=True)
+    with session() as con:
+        tables = {MODEL_RUNS: append_runs(con, runs)}
+        for r in results:
+            tables[predictions_relation(r.data.spec.name)] = r.predictions
+        written = write_tables(con, tables)
+
+    out = Console(width=None if Console().is_terminal else 120)
+    for r in results:
+        out.print(leaderboard(r))
+        if r.data.target_mapping:
+            out.print(f"  target mapping: {json.dumps(r.data.target_mapping)}")
+        dropped = r.data.features.dropped
+        if dropped:
+            out.print(
+                "  not used as features: " + "; ".join(f"{k} ({v})" for k, v in dropped.items())
+            )
+    for relation, rows in written.items():
+        out.print(f"wrote {relation}: {rows:,} rows")
+    out.print(f"run {run_id}")
+    return 0
+
+
+if __name__ == "__main__":
+    run(main, "ml.train")

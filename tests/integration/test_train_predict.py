@@ -1,0 +1,289 @@
+"""ml.train and ml.predict end to end on the tiny warehouse (`--fast` search spaces)."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import shutil
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.conftest import run_dbt, run_python
+
+pytestmark = pytest.mark.xdist_group("trained")
+
+TASKS = {
+    "customer_satisfaction": ("marts.customer_features", "customer_id"),
+    "customer_segment": ("marts.customer_features", "customer_id"),
+    "loan_repayment": ("marts.loan_features", "loan_id"),
+}
+KINDS = {"linear", "tree", "xgboost", "keras", "voting", "stacking"}
+
+
+@pytest.fixture(scope="session")
+def trained(built_warehouse: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """A copy of the built warehouse after `ml.train --fast` (artifacts in its own folder)."""
+    workdir = tmp_path_factory.mktemp("trained")
+    warehouse = workdir / "warehouse.duckdb"
+    shutil.copy(built_warehouse, warehouse)
+    env = {"ARTIFACTS_PATH": str(workdir / "artifacts")}
+    proc = run_python("ml.train", "--fast", "--seed", "3", warehouse=warehouse, env_extra=env)
+    run_dbt("build", "--select", "source:ml+", warehouse=warehouse, workdir=workdir)
+    return {"warehouse": warehouse, "env": env, "stdout": proc.stdout, "workdir": workdir}
+
+
+def _query(warehouse: Path, sql: str, params=None) -> pd.DataFrame:
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        return con.execute(sql, params or []).df()
+    finally:
+        con.close()
+
+
+def test_every_task_has_six_candidates_and_one_champion(trained) -> None:
+    runs = _query(trained["warehouse"], "select * from ml.model_runs")
+    runs = runs[runs["task"].isin(list(TASKS))]
+    assert runs["run_id"].nunique() == 1
+    for task in TASKS:
+        rows = runs[runs["task"] == task]
+        assert set(rows["model_name"]) == KINDS, task
+        assert rows["is_champion"].sum() == 1, task
+        metric = rows["primary_metric"].iloc[0]
+        assert rows[f"cv_{metric}_mean"].notna().all() and rows[f"cv_{metric}_std"].notna().all()
+        assert rows[f"test_{metric}"].notna().all()
+        assert rows[f"oracle_{metric}"].notna().all(), "built-in tasks are compared with the truth"
+        assert (rows["artifact_sha256"].str.len() == 64).all()
+        champion = rows[rows["is_champion"]].iloc[0]
+        best_val = rows[f"val_{metric}"].max() if metric != "rmse" else rows[f"val_{metric}"].min()
+        assert champion[f"val_{metric}"] == best_val
+    loans = runs[runs["task"] == "loan_repayment"]
+    assert loans["threshold"].between(0, 1).all()
+    confusion = json.loads(loans["test_confusion"].iloc[0])
+    assert set(confusion) == {"tn", "fp", "fn", "tp"}
+
+
+def test_models_learn_something_real(trained) -> None:
+    runs = _query(trained["warehouse"], "select * from ml.model_runs where is_champion")
+    by_task = runs.set_index("task")
+    assert by_task.loc["customer_satisfaction", "test_r2"] > 0.5
+    assert by_task.loc["loan_repayment", "test_roc_auc"] > 0.75
+    assert by_task.loc["customer_segment", "test_f1"] > 0.5
+
+
+def test_prediction_tables_cover_every_entity(trained) -> None:
+    for task, (relation, id_column) in TASKS.items():
+        counts = _query(
+            trained["warehouse"],
+            f"""
+            select
+                (select count(*) from {relation}) as entities,
+                (select count(*) from ml.{task}_predictions) as predictions,
+                (select count(distinct {id_column}) from ml.{task}_predictions) as distinct_ids,
+                (select count(*) from ml.{task}_predictions
+                 where probability < 0 or probability > 1) as bad_probabilities
+            """,
+        ).iloc[0]
+        assert counts["entities"] == counts["predictions"] == counts["distinct_ids"], task
+        assert counts["bad_probabilities"] == 0, task
+    segments = _query(trained["warehouse"], "select * from ml.customer_segment_predictions")
+    per_class = [c for c in segments.columns if c.startswith("probability_")]
+    assert len(per_class) == 4
+    np.testing.assert_allclose(segments[per_class].sum(axis=1), 1.0, atol=1e-6)
+
+
+def test_marts_over_predictions(trained) -> None:
+    counts = _query(
+        trained["warehouse"],
+        """
+        select
+            (select count(*) from marts.customer_scores) as scored_customers,
+            (select count(*) from marts.customer_features) as customers,
+            (select count(predicted_satisfaction) from marts.customer_scores) as with_satisfaction,
+            (select count(predicted_segment) from marts.customer_scores) as with_segment,
+            (select count(*) from marts.loan_risk) as scored_loans,
+            (select count(*) from marts.loan_features) as loans,
+            (select count(distinct risk_band) from marts.loan_risk) as bands,
+            (select min(expected_loss) from marts.loan_risk) as min_loss
+        """,
+    ).iloc[0]
+    assert counts["scored_customers"] == counts["customers"] == counts["with_satisfaction"]
+    assert counts["with_segment"] == counts["customers"]
+    assert counts["scored_loans"] == counts["loans"]
+    assert counts["bands"] >= 2 and counts["min_loss"] >= 0
+
+
+def test_marts_over_predictions_are_described(trained) -> None:
+    manifest = json.loads((trained["workdir"] / "target" / "manifest.json").read_text())
+    con = duckdb.connect(str(trained["warehouse"]), read_only=True)
+    try:
+        nodes = [
+            n for n in [*manifest["nodes"].values(), *manifest["sources"].values()]
+            if "ml_scores" in n.get("tags", []) or n.get("source_name") == "ml"
+        ]  # fmt: skip
+        assert len(nodes) >= 8
+        for node in nodes:
+            assert node["description"].strip(), node["name"]
+            relation = f"{node['schema']}.{node.get('identifier') or node['name']}"
+            built = [r[0] for r in con.execute(f"describe {relation}").fetchall()]
+            documented = {c for c, v in node["columns"].items() if v["description"].strip()}
+            assert set(built) <= documented, (relation, set(built) - documented)
+    finally:
+        con.close()
+
+
+def test_predict_scores_fifty_rows_from_a_csv(trained, tmp_path) -> None:
+    rows = _query(
+        trained["warehouse"], "select * from marts.loan_features order by loan_id limit 50"
+    )
+    rows["an_extra_column"] = "ignored"
+    rows.to_csv(tmp_path / "new.csv", index=False)
+    out = tmp_path / "scored.csv"
+    proc = run_python(
+        "ml.predict", "--task", "loan_repayment", "--input", str(tmp_path / "new.csv"),
+        "--output", str(out), warehouse=trained["warehouse"], env_extra=trained["env"],
+    )  # fmt: skip
+    assert "scored 50 rows" in proc.stdout
+    scored = pd.read_csv(out)
+    assert len(scored) == 50 and list(scored["loan_id"]) == list(rows["loan_id"])
+    assert scored["probability"].between(0, 1).all()
+    assert set(scored["prediction"]) <= {0, 1}
+    # the same rows scored by training match (same champion, same features)
+    stored = _query(
+        trained["warehouse"],
+        "select loan_id, probability from ml.loan_repayment_predictions order by loan_id limit 50",
+    )
+    np.testing.assert_allclose(scored["probability"], stored["probability"], atol=1e-6)
+
+
+def test_predict_refuses_a_csv_missing_a_column(trained, tmp_path) -> None:
+    rows = _query(trained["warehouse"], "select * from marts.loan_features limit 20")
+    rows.drop(columns=["debt_to_income"]).to_csv(tmp_path / "bad.csv", index=False)
+    proc = run_python(
+        "ml.predict", "--task", "loan_repayment", "--input", str(tmp_path / "bad.csv"),
+        "--output", str(tmp_path / "o.csv"), warehouse=trained["warehouse"],
+        env_extra=trained["env"], check=False,
+    )  # fmt: skip
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "debt_to_income" in lines[0], proc.stderr
+    assert not (tmp_path / "o.csv").exists()
+
+
+def test_python_api_and_type_coercion(trained) -> None:
+    os.environ["WAREHOUSE_PATH"] = str(trained["warehouse"])
+    try:
+        from ml import load_model
+
+        model = load_model("customer_satisfaction")
+        rows = _query(trained["warehouse"], "select * from marts.customer_features limit 5")
+        rows["age"] = rows["age"].astype(str)  # numbers as text are coerced
+        rows.loc[0, "region"] = "atlantis"  # an unseen category is handled
+        scored = model.predict(rows)
+        assert len(scored) == 5 and scored["prediction"].notna().all()
+        rows["age"] = "not a number"
+        with pytest.raises(Exception, match="age"):
+            model.predict(rows)
+    finally:
+        del os.environ["WAREHOUSE_PATH"]
+
+
+def _champion_path(trained, task: str) -> Path:
+    row = _query(
+        trained["warehouse"],
+        "select artifact_path from ml.model_runs where task = ? and is_champion",
+        [task],
+    )
+    return Path(row["artifact_path"].iloc[0])
+
+
+class _Exploit:
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_tampered_or_foreign_artifacts_are_refused_before_unpickling(trained, tmp_path) -> None:
+    path = _champion_path(trained, "customer_segment")
+    original = path.read_bytes()
+    marker = tmp_path / "pwned"
+    rows = _query(trained["warehouse"], "select * from marts.customer_features limit 5")
+    rows.to_csv(tmp_path / "in.csv", index=False)
+    args = ["ml.predict", "--task", "customer_segment", "--input", str(tmp_path / "in.csv"),
+            "--output", str(tmp_path / "o.csv")]  # fmt: skip
+    try:
+        flipped = bytearray(original)
+        flipped[len(flipped) // 2] ^= 0xFF
+        path.write_bytes(bytes(flipped))
+        proc = run_python(
+            *args, warehouse=trained["warehouse"], env_extra=trained["env"], check=False
+        )
+        assert proc.returncode == 2 and "sha256" in proc.stderr, proc.stderr
+        path.write_bytes(pickle.dumps(_Exploit(str(marker))))
+        proc = run_python(
+            *args, warehouse=trained["warehouse"], env_extra=trained["env"], check=False
+        )
+        assert proc.returncode == 2 and "refusing" in proc.stderr, proc.stderr
+        assert not marker.exists(), "the foreign pickle was executed"
+        assert len(proc.stderr.strip().splitlines()) == 1
+    finally:
+        path.write_bytes(original)
+
+
+def test_bring_your_own_csv(trained, tmp_path) -> None:
+    """load_csv + train + predict on a CSV the project has never seen."""
+    rng = np.random.default_rng(5)
+    n = 400
+    income = rng.normal(50, 15, n).round(1)
+    kind = rng.choice(["Urban", "Rural", "Semi Urban"], n)
+    score = 0.08 * (income - 50) + (kind == "Urban") * 0.8 + rng.normal(0, 0.7, n)
+    frame = pd.DataFrame({
+        "Applicant ID": [f"A{i:04d}" for i in range(n)],
+        "Income (k$)": income,
+        "Property.Area": kind,
+        "Dependents": rng.choice(["0", "1", "2", "3+"], n),
+        "Approved?": np.where(score > 0.3, "Y", "N"),
+    })  # fmt: skip
+    frame.loc[rng.choice(n, 20, replace=False), "Income (k$)"] = np.nan
+    frame.to_csv(tmp_path / "applications.csv", index=False, sep=";")
+    wh, env = trained["warehouse"], trained["env"]
+    run_python("scripts.load_csv", str(tmp_path / "applications.csv"), "--table", "raw.applications",
+               warehouse=wh)  # fmt: skip
+    proc = run_python("ml.train", "--table", "raw.applications", "--target", "Approved?",
+                      "--id", "Applicant ID", "--fast", warehouse=wh, env_extra=env)  # fmt: skip
+    assert '"Y": 1' in proc.stdout and '"N": 0' in proc.stdout  # the mapping is reported
+    runs = _query(wh, "select * from ml.model_runs where task = 'applications'")
+    assert set(runs["model_name"]) == KINDS and runs["is_champion"].sum() == 1
+    assert json.loads(runs["target_mapping"].iloc[0]) == {"Y": 1, "N": 0}
+    assert runs.loc[runs["is_champion"], "test_roc_auc"].iloc[0] > 0.75
+    preds = _query(wh, "select * from ml.applications_predictions")
+    assert len(preds) == n and preds["Applicant ID"].is_unique
+    frame.drop(columns=["Approved?"]).head(30).to_csv(tmp_path / "new.csv", index=False)
+    run_python("ml.predict", "--task", "applications", "--input", str(tmp_path / "new.csv"),
+               "--write-table", "ml.application_scores", warehouse=wh, env_extra=env)  # fmt: skip
+    scores = _query(wh, "select * from ml.application_scores")
+    assert len(scores) == 30 and scores["probability"].between(0, 1).all()
+
+
+def test_failed_training_changes_nothing(trained) -> None:
+    before = _query(trained["warehouse"], "select count(*) as n from ml.model_runs")["n"].iloc[0]
+    proc = run_python("ml.train", "--table", "raw.nope", "--target", "x", "--fast",
+                      warehouse=trained["warehouse"], env_extra=trained["env"], check=False)  # fmt: skip
+    assert proc.returncode == 2 and "does not exist" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    proc = run_python("ml.train", "--table", 'x"; drop table ml.model_runs; --', "--target", "x",
+                      warehouse=trained["warehouse"], env_extra=trained["env"], check=False)  # fmt: skip
+    assert proc.returncode == 2 and "invalid table name" in proc.stderr
+    after = _query(trained["warehouse"], "select count(*) as n from ml.model_runs")["n"].iloc[0]
+    assert before == after
+    leftovers = _query(
+        trained["warehouse"],
+        "select table_name from information_schema.tables where table_name like '__tmp_%'",
+    )
+    assert leftovers.empty

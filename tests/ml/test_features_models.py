@@ -1,0 +1,130 @@
+"""Preprocessing, the Keras wrapper, ensembles and target resolution, on small in-memory data."""
+
+from __future__ import annotations
+
+import io
+
+import joblib
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import clone, is_classifier, is_regressor
+
+from ml import experiment
+from ml.ensemble import build_stacking, build_voting, stacking_oof, voting_oof
+from ml.errors import UserError
+from ml.features import build_preprocessor, select_features, source_column, to_model_frame
+from ml.models import make_pipeline
+from ml.nets import KerasMLPClassifier, KerasMLPRegressor
+
+
+def _frame(n: int = 300, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame(
+        {
+            "id": np.arange(n),
+            "age": rng.integers(18, 80, n).astype(float),
+            "income": np.where(rng.random(n) < 0.1, np.nan, rng.normal(50, 10, n)),
+            "gender": pd.Series(rng.choice(["female", "male", None], n), dtype="str"),
+            "signed_up": pd.Timestamp("2020-01-01") + pd.to_timedelta(rng.integers(0, 900, n), "D"),
+            "flag": rng.random(n) < 0.5,
+            "free_text": [f"note {i}" for i in range(n)],
+        }
+    )
+
+
+def test_select_features_types_and_drops() -> None:
+    fs = select_features(_frame(), exclude={"id"})
+    assert set(fs.numeric) == {"age", "income", "signed_up", "flag"}
+    assert fs.categorical == ("gender",)
+    assert "free_text" in fs.dropped
+
+
+def test_preprocessor_handles_missing_and_unseen_categories() -> None:
+    frame = _frame()
+    fs = select_features(frame, exclude={"id"})
+    prep = build_preprocessor(fs).fit(to_model_frame(frame, fs))
+    new = frame.head(3).copy()
+    new["gender"] = pd.Series(["martian", None, "female"], dtype="str")
+    new.loc[0, "age"] = np.nan
+    out = prep.transform(to_model_frame(new, fs))
+    assert np.isfinite(out).all()
+    names = list(prep.get_feature_names_out())
+    assert {source_column(n, fs) for n in names} == set(fs.columns)
+    assert "num__missingindicator_income" in names
+
+
+def test_keras_wrapper_is_a_scikit_learn_estimator() -> None:
+    assert is_classifier(KerasMLPClassifier()) and is_regressor(KerasMLPRegressor())
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 5))
+    y = (X[:, 0] + X[:, 1] > 0).astype(int)
+    model = KerasMLPClassifier(epochs=5, random_state=3).fit(X, y)
+    again = clone(model).fit(X, y)
+    np.testing.assert_allclose(model.predict_proba(X), again.predict_proba(X), atol=1e-6)
+    buf = io.BytesIO()
+    joblib.dump(model, buf)
+    buf.seek(0)
+    np.testing.assert_allclose(joblib.load(buf).predict_proba(X), model.predict_proba(X))
+    assert model.predict_proba(X).shape == (400, 2)
+
+
+def test_ensembles_from_frozen_bases_refit_nothing() -> None:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+    from sklearn.tree import DecisionTreeClassifier
+
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(500, 4))
+    y = (X[:, 0] - X[:, 2] + rng.normal(0, 0.5, 500) > 0).astype(int)
+    cv = StratifiedKFold(5, shuffle=True, random_state=0)
+    bases = {"lr": LogisticRegression(), "tree": DecisionTreeClassifier(max_depth=3)}
+    oof = [cross_val_predict(b, X, y, cv=cv, method="predict_proba") for b in bases.values()]
+    fitted = {k: b.fit(X, y) for k, b in bases.items()}
+    coef = fitted["lr"].coef_.copy()
+    vote = build_voting("binary", fitted, X, y)
+    stack = build_stacking("binary", fitted, oof, X, y, seed=0)
+    np.testing.assert_array_equal(fitted["lr"].coef_, coef)  # bases untouched
+    expected = (fitted["lr"].predict_proba(X) + fitted["tree"].predict_proba(X)) / 2
+    np.testing.assert_allclose(vote.predict_proba(X), expected)
+    assert stack.predict_proba(X).shape == (500, 2)
+    fold_ids = np.zeros(500, int)
+    for k, (_, held) in enumerate(cv.split(X, y)):
+        fold_ids[held] = k
+    assert stacking_oof("binary", oof, y, fold_ids, 0).shape == (500,)
+    assert voting_oof("binary", [o[:, 1] for o in oof]).shape == (500,)
+
+
+@pytest.mark.parametrize(
+    ("values", "requested", "problem", "mapping"),
+    [
+        (["Y", "N", "Y", None], "auto", "binary", {"Y": 1, "N": 0}),
+        (["Yes", "no", "yes", "No"], "auto", "binary", {"Yes": 1, "no": 0, "yes": 1, "No": 0}),
+        ([0, 1, 1, 0], "auto", "binary", None),
+        ([1.5, 2.5, 3.25, 4.0, 7.0, 9.0, 1.0, 2.0, 3.0, 4.5, 6.0, 8.0], "auto", "regression", None),
+        (["a", "b", "c", "a"], "auto", "multiclass", None),
+        ([1, 2, 3, 1], "auto", "multiclass", None),
+        ([1, 2, 3, 1], "regression", "regression", None),
+    ],
+)
+def test_target_resolution(values, requested, problem, mapping) -> None:
+    resolved, target, got_mapping = experiment._resolve_target(
+        pd.Series(values, name="t"), requested
+    )
+    assert resolved == problem
+    assert got_mapping == mapping
+    assert target.notna().sum() == pd.Series(values).notna().sum()
+
+
+def test_text_target_cannot_be_regression() -> None:
+    with pytest.raises(UserError, match="text"):
+        experiment._resolve_target(pd.Series(["a", "b"], name="t"), "regression")
+
+
+def test_pipeline_roundtrip_on_str_columns() -> None:
+    frame = _frame()
+    fs = select_features(frame, exclude={"id"})
+    from sklearn.linear_model import Ridge
+
+    model = make_pipeline(fs, Ridge()).fit(to_model_frame(frame, fs), frame["age"].to_numpy())
+    assert model.predict(to_model_frame(frame.head(5), fs)).shape == (5,)
