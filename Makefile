@@ -22,9 +22,10 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 
 CUSTOMERS ?= 50000
 SEED ?= 42
+TRAIN_ARGS ?=
 DBT := $(VENV)/bin/dbt
 
-.PHONY: help setup run test simulate dbt-build gate docs lint clean
+.PHONY: help setup run test simulate dbt-build gate train dbt-scores docs lint clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -43,8 +44,14 @@ setup: $(STAMP)  ## create .venv and install the locked dependencies (skipped wh
 simulate: $(STAMP)  ## land raw.* and sim.* (CUSTOMERS=50000 SEED=42)
 	$(PY) -m scripts.simulate --customers $(CUSTOMERS) --seed $(SEED)
 
-dbt-build: $(STAMP)  ## dbt build: staging, marts, tests, unit tests, contracts
-	$(DBT) build --project-dir $(DBT_PROJECT_DIR)
+dbt-build: $(STAMP)  ## dbt build: staging, marts, tests, unit tests, contracts (not the marts over predictions)
+	$(DBT) build --project-dir $(DBT_PROJECT_DIR) --exclude source:ml+
+
+train: $(STAMP)  ## python -m ml.train: tune, cross-validate, ensemble, persist, write back predictions
+	$(PY) -m ml.train --seed $(SEED) $(TRAIN_ARGS)
+
+dbt-scores: $(STAMP)  ## dbt build of the marts over the ml.* predictions (after training)
+	$(DBT) build --project-dir $(DBT_PROJECT_DIR) --select source:ml+
 
 gate: $(STAMP)  ## Great Expectations quality gate over raw and feature tables
 	$(PY) -m scripts.check_quality
@@ -52,11 +59,13 @@ gate: $(STAMP)  ## Great Expectations quality gate over raw and feature tables
 # The gate runs twice: on raw.* before dbt publishes anything built from it, and on the feature
 # marts after dbt build (dbt publishes each model before its tests run, so a bad feature table
 # must be caught before any model trains on it).
-run: $(STAMP)  ## simulate -> raw gate -> dbt build -> feature gate
+run: $(STAMP)  ## simulate -> raw gate -> dbt build -> feature gate -> train -> dbt marts over predictions
 	$(MAKE) --no-print-directory simulate
 	$(PY) -m scripts.check_quality --suite raw.customers raw.orders raw.loans
 	$(MAKE) --no-print-directory dbt-build
 	$(PY) -m scripts.check_quality --suite marts.customer_features marts.loan_features
+	$(MAKE) --no-print-directory train
+	$(MAKE) --no-print-directory dbt-scores
 	@echo "==> done: warehouse at $(WAREHOUSE_PATH)"
 
 test: $(STAMP)  ## run the whole test suite

@@ -16,6 +16,8 @@ EXPECTED_TABLES = {
     "marts.satisfaction_by_age_group_and_income_bracket",
     "marts.default_rate_by_purpose", "marts.default_rate_by_grade",
     "marts.customer_features", "marts.loan_features",
+    "ml.model_runs", "ml.customer_satisfaction_predictions", "ml.customer_segment_predictions",
+    "ml.loan_repayment_predictions", "marts.customer_scores", "marts.loan_risk",
 }  # fmt: skip
 
 
@@ -24,9 +26,10 @@ def make_run(tmp_path_factory: pytest.TempPathFactory):
     workdir = tmp_path_factory.mktemp("make_run")
     warehouse = workdir / "warehouse.duckdb"
     proc = run_cli(
-        ["make", "--no-print-directory", "run", "CUSTOMERS=2000", "SEED=3"],
+        ["make", "--no-print-directory", "run", "CUSTOMERS=2000", "SEED=3", "TRAIN_ARGS=--fast"],
         env_extra={
             "WAREHOUSE_PATH": str(warehouse),
+            "ARTIFACTS_PATH": str(workdir / "artifacts"),
             "DBT_TARGET_PATH": str(workdir / "target"),
             "DBT_LOG_PATH": str(workdir / "logs"),
         },
@@ -49,14 +52,18 @@ def test_make_run_builds_every_contract_table(make_run) -> None:
         assert not missing, f"missing after make run: {sorted(missing)}"
         for entity in ("customers", "orders", "loans"):
             raw, staged, rejected = (
-                con.execute(f"select count(*) from {rel}").fetchone()[0]
+                con.execute(f"select count(*) from {rel}").fetchall()[0][0]
                 for rel in (f"raw.{entity}", f"staging.stg_{entity}",
                             f"staging.stg_{entity}_rejected")
             )  # fmt: skip
             assert raw == staged + rejected > 0, entity
             assert rejected > 0, f"the simulator's mess should reject some {entity}"
         gate_runs = con.execute("select count(distinct run_id) from quality.check_results")
-        assert gate_runs.fetchone()[0] >= 1
+        assert gate_runs.fetchall()[0][0] == 2  # raw suites before dbt, feature suites after
+        scored = con.execute(
+            "select count(*), count(probability_of_default) from marts.loan_risk"
+        ).fetchall()[0]
+        assert scored[0] == scored[1] > 0  # every loan has a probability of default
     finally:
         con.close()
 
