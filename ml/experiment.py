@@ -247,9 +247,11 @@ class Candidate:
     val: dict[str, float] = field(default_factory=dict)
     test: dict[str, float] = field(default_factory=dict)
     threshold: float | None = None
+    selection: float = float("nan")  # primary metric on pooled out-of-fold + validation rows
     val_confusion: dict[str, int] | None = None
     test_confusion: dict[str, int] | None = None
     fit_seconds: float = 0.0
+    refit_seconds: float | None = None  # set on the champion: refitted on every labelled row
 
     def cv(self) -> dict[str, tuple[float, float]]:
         """Mean and standard deviation of every metric over the CV folds."""
@@ -314,28 +316,81 @@ def _fold_ids(y: np.ndarray, problem: str, n_splits: int, seed: int) -> np.ndarr
     return ids
 
 
-def _evaluate(candidate: Candidate, y_val, y_test, problem, classes, cost_fp, cost_fn) -> None:
-    """Validation and test metrics (binary: at the threshold chosen on validation)."""
+def _evaluate(
+    candidate: Candidate,
+    y_train: np.ndarray,
+    y_val: np.ndarray,
+    y_test: np.ndarray,
+    problem: str,
+    classes: list | None,
+    metric: str,
+    cost_fp: float | None,
+    cost_fn: float | None,
+) -> None:
+    """Selection score, threshold, validation and test metrics of a candidate.
+
+    The decision threshold (binary) and the selection score are computed on the pooled
+    out-of-fold training predictions and validation predictions: on small tables a 20 %
+    validation split alone is too noisy to rank models or place a threshold.
+    """
+    pooled_y = np.concatenate([y_train, y_val])
+    pooled_pred = np.concatenate([candidate.oof, candidate.val_pred])
     threshold = 0.5
     if problem == "binary":
-        threshold = evaluate.choose_threshold(y_val, candidate.val_pred, cost_fp, cost_fn)
+        threshold = evaluate.choose_threshold(pooled_y, pooled_pred, cost_fp, cost_fn)
         candidate.threshold = threshold
         candidate.val_confusion = evaluate.confusion(y_val, (candidate.val_pred >= threshold) * 1)
         candidate.test_confusion = evaluate.confusion(
             y_test, (candidate.test_pred >= threshold) * 1
         )
+    candidate.selection = evaluate.score(problem, pooled_y, pooled_pred, classes, threshold)[metric]
     candidate.val = evaluate.score(problem, y_val, candidate.val_pred, classes, threshold)
     candidate.test = evaluate.score(problem, y_test, candidate.test_pred, classes, threshold)
 
 
+def refit_on_all(
+    champion: Candidate,
+    candidates: list[Candidate],
+    X: pd.DataFrame,
+    y: np.ndarray,
+    X_train: pd.DataFrame,
+    y_train: np.ndarray,
+    problem: str,
+    seed: int,
+) -> BaseEstimator:
+    """The champion refitted on every labelled row (train + validation + test).
+
+    Model selection and every reported metric use the train-only fits; the model that is saved
+    and scores new rows then learns from all the labels there are (the usual "refit full").
+    Ensembles refit their bases; stacking keeps its meta-learner, trained on out-of-fold
+    predictions of the training rows.
+    """
+
+    def refit(c: Candidate) -> BaseEstimator:
+        return clone(c.model).fit(X, y, **models.fit_params(c.name, problem, y))
+
+    if champion.name in config.BASE_MODELS:
+        return refit(champion)
+    bases = [c for c in candidates if c.name in config.BASE_MODELS]
+    refitted = {c.name: refit(c) for c in bases}
+    if champion.name == "voting":
+        return ensemble.build_voting(problem, refitted, X, y)
+    return ensemble.build_stacking(
+        problem, refitted, [c.oof for c in bases], X_train, y_train, seed
+    )
+
+
 def oracle_metrics(
     data: TaskData,
-    val_rows: np.ndarray,
+    threshold_rows: np.ndarray,
     test_rows: np.ndarray,
     cost_fp: float | None = None,
     cost_fn: float | None = None,
 ) -> dict[str, float]:
-    """The task's metrics computed from the simulator's truth on the same test rows ({} if none)."""
+    """The task's metrics computed from the simulator's truth on the same test rows ({} if none).
+
+    A binary oracle's threshold is chosen on `threshold_rows`, like the models' thresholds.
+    """
     oracle, truth = data.spec.oracle, data.truth
     if oracle is None or truth is None:
         return {}
@@ -353,7 +408,7 @@ def oracle_metrics(
     if oracle.kind == "expected_value":
         return evaluate.regression_metrics(y_test, t_test.astype(float))
     if oracle.kind == "probability":
-        t_val, y_val = values(val_rows)
+        t_val, y_val = values(threshold_rows)
         threshold = evaluate.choose_threshold(y_val, t_val.astype(float), cost_fp, cost_fn)
         return evaluate.binary_metrics(y_test, t_test.astype(float), threshold)
     # the true class, observed through symmetric label noise: Bayes-optimal probabilities
@@ -518,11 +573,16 @@ def train_task(
         )
 
     for candidate in candidates:
-        _evaluate(candidate, y_va, y_te, problem, classes, cost_fp, cost_fn)
+        _evaluate(candidate, y_tr, y_va, y_te, problem, classes, metric, cost_fp, cost_fn)
     sign = 1 if evaluate.greater_is_better(metric) else -1
-    champion = max(candidates, key=lambda c: sign * np.nan_to_num(c.val[metric], nan=-np.inf))
+    champion = max(candidates, key=lambda c: sign * np.nan_to_num(c.selection, nan=-np.inf))
+    oracle = oracle_metrics(data, np.concatenate([train, val]), test, cost_fp, cost_fn)
 
-    oracle = oracle_metrics(data, val, test, cost_fp, cost_fn)
+    say(f"{spec.name}: refitting the champion ({champion.name}) on all {len(y):,} labelled rows")
+    t0 = time.perf_counter()
+    deployed = refit_on_all(champion, candidates, X, y, X_tr, y_tr, problem, seed)
+    champion.refit_seconds = time.perf_counter() - t0
+    champion.model = deployed
 
     say(f"{spec.name}: scoring {len(data.X_all):,} rows with the champion ({champion.name})")
     predictions = prediction_frame(
@@ -628,6 +688,7 @@ def metadata_for(result: TaskResult, candidate: Candidate, seed: int) -> dict[st
         "class_labels": data.class_labels,
         "target_mapping": data.target_mapping,
         "threshold": candidate.threshold,
+        "refit_on_all_labelled_rows": candidate.refit_seconds is not None,
         "metrics": {"val": candidate.val, "test": candidate.test},
         "params": candidate.params,
         "seed": seed,
@@ -661,12 +722,15 @@ def registry_rows(result: TaskResult, seed: int) -> pd.DataFrame:
             row[f"test_{m}"] = c.test.get(m, np.nan)
             row[f"oracle_{m}"] = result.oracle.get(m, np.nan)
         row.update(
+            selection_score=c.selection,
             threshold=c.threshold if c.threshold is not None else np.nan,
             val_confusion=json.dumps(c.val_confusion) if c.val_confusion else None,
             test_confusion=json.dumps(c.test_confusion) if c.test_confusion else None,
             cv_folds=result.split_sizes["folds"],
             fit_seconds=round(c.fit_seconds, 3),
             n_train=result.split_sizes["train"],
+            fit_rows=len(data.y) if c.refit_seconds is not None else result.split_sizes["train"],
+            refit_seconds=c.refit_seconds,
             n_val=result.split_sizes["val"],
             n_test=result.split_sizes["test"],
             n_features=len(data.features.columns),

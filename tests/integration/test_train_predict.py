@@ -59,8 +59,8 @@ def test_every_task_has_six_candidates_and_one_champion(trained) -> None:
         assert rows[f"oracle_{metric}"].notna().all(), "built-in tasks are compared with the truth"
         assert (rows["artifact_sha256"].str.len() == 64).all()
         champion = rows[rows["is_champion"]].iloc[0]
-        best_val = rows[f"val_{metric}"].max() if metric != "rmse" else rows[f"val_{metric}"].min()
-        assert champion[f"val_{metric}"] == best_val
+        assert champion["selection_score"] == rows["selection_score"].max()
+        assert champion["fit_rows"] == champion["n_train"] + champion["n_val"] + champion["n_test"]
     loans = runs[runs["task"] == "loan_repayment"]
     assert loans["threshold"].between(0, 1).all()
     confusion = json.loads(loans["test_confusion"].iloc[0])
