@@ -149,7 +149,12 @@ def prepare_task(con: duckdb.DuckDBPyConnection, spec: config.TaskSpec) -> TaskD
     """Read the task's relation and resolve target, problem type, features and ids."""
     if not relation_exists(con, spec.relation):
         raise UserError(f"table {spec.relation} does not exist in the warehouse")
-    frame = read_relation(con, spec.relation)
+    probe = con.execute(f"select * from {qualified(spec.relation)} limit 0")
+    columns = [d[0] for d in probe.description]
+    probe.fetchall()
+    if spec.id_column and spec.id_column not in columns:
+        raise UserError(f"id column {spec.id_column!r} is not in {spec.relation}")
+    frame = read_relation(con, spec.relation, order_by=spec.id_column)
     if spec.target not in frame.columns:
         raise UserError(f"target column {spec.target!r} is not in {spec.relation}")
     id_column = spec.id_column

@@ -136,13 +136,21 @@ def relation_exists(con: duckdb.DuckDBPyConnection, relation: str) -> bool:
 
 
 def read_relation(
-    con: duckdb.DuckDBPyConnection, relation: str, columns: list[str] | None = None
+    con: duckdb.DuckDBPyConnection,
+    relation: str,
+    columns: list[str] | None = None,
+    order_by: str | None = None,
 ) -> pd.DataFrame:
-    """Read a whole table or view into pandas."""
+    """Read a whole table or view into pandas, ordered by `order_by` when given.
+
+    Order matters for reproducibility: a table built by a parallel query (a dbt model) has no
+    stable row order, so positional splits must not depend on it.
+    """
     if not relation_exists(con, relation):
         raise RelationNotFoundError(f"table {relation} does not exist in the warehouse")
     cols = ", ".join(quote_ident(c) for c in columns) if columns else "*"
-    return con.execute(f"select {cols} from {qualified(relation)}").df()
+    order = f" order by {quote_ident(order_by)}" if order_by else ""
+    return con.execute(f"select {cols} from {qualified(relation)}{order}").df()
 
 
 def write_table(con: duckdb.DuckDBPyConnection, data: Any, relation: str) -> int:

@@ -128,3 +128,27 @@ def test_pipeline_roundtrip_on_str_columns() -> None:
 
     model = make_pipeline(fs, Ridge()).fit(to_model_frame(frame, fs), frame["age"].to_numpy())
     assert model.predict(to_model_frame(frame.head(5), fs)).shape == (5,)
+
+
+def test_task_data_does_not_depend_on_physical_row_order(tmp_path) -> None:
+    """dbt builds marts with parallel queries: their row order changes from build to build."""
+    from ml.config import TaskSpec
+    from ml.warehouse import session
+
+    rng = np.random.default_rng(2)
+    frame = pd.DataFrame(
+        {"loan_id": np.arange(1, 201), "x": rng.normal(size=200), "y": rng.integers(0, 2, 200)}
+    )
+    with session(tmp_path / "w.duckdb") as con:
+        con.register("f", frame)
+        con.execute("create schema marts")
+        con.execute("create table marts.a as select * from f order by loan_id")
+        con.execute("create table marts.b as select * from f order by loan_id desc")
+        spec = TaskSpec("t", "marts.a", "y", "binary", id_column="loan_id")
+        a = experiment.prepare_task(con, spec)
+        b = experiment.prepare_task(
+            con, TaskSpec("t", "marts.b", "y", "binary", id_column="loan_id")
+        )
+    np.testing.assert_array_equal(a.ids, b.ids)
+    np.testing.assert_array_equal(a.y, b.y)
+    assert a.fingerprint == b.fingerprint
