@@ -468,3 +468,13 @@ def test_crafted_mess_is_rejected_and_features_do_not_leak(built_copy, tmp_path)
             assert raw == count(db, f"select count(*) from staging.stg_{entity}") + count(
                 db, f"select count(*) from staging.stg_{entity}_rejected"
             )
+
+
+def test_ml_tasks_are_exposures_over_features_and_predictions(manifest):
+    exposures = [e for e in manifest["exposures"].values() if e["type"] == "ml"]
+    assert len(exposures) >= 3
+    for exposure in exposures:
+        parents = exposure["depends_on"]["nodes"]
+        assert any(p.endswith(("customer_features", "loan_features")) for p in parents)
+        assert any(p.startswith("source.") and ".ml." in p for p in parents), exposure["name"]
+        assert exposure["description"].strip()
