@@ -16,6 +16,7 @@ import json
 import math
 from collections.abc import Sequence
 
+import numpy as np
 import pandas as pd
 from rich.console import Console
 from rich.table import Table
@@ -79,30 +80,33 @@ def append_runs(con, new_rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def leaderboard(result: TaskResult) -> Table:
-    """A rich table of a task's candidates: CV, validation, test, oracle."""
+    """A rich table of a task's candidates: CV, selection score, validation, test, oracle."""
     spec = result.data.spec
     metric = spec.metric(spec.problem)
+    oracle = result.oracle.get(metric, math.nan)
+    has_oracle = not math.isnan(oracle)
     table = Table(
         title=f"{spec.name} ({spec.problem}, primary metric {metric})", title_justify="left"
     )
-    for col in ("model", f"cv {metric}", f"val {metric}", f"test {metric}", "test/oracle", "fit s"):
+    columns = ["model", f"cv {metric}", "selection", f"val {metric}", f"test {metric}"]
+    columns += ["test/oracle"] if has_oracle else []
+    for col in [*columns, "fit s"]:
         table.add_column(col, justify="left" if col == "model" else "right")
-    oracle = result.oracle.get(metric, math.nan)
     sign = 1 if evaluate.greater_is_better(metric) else -1
-    for c in sorted(result.candidates, key=lambda c: -sign * c.val.get(metric, math.nan)):
+    for c in sorted(
+        result.candidates, key=lambda c: -sign * np.nan_to_num(c.selection, nan=-np.inf)
+    ):
         mean, std = c.cv().get(metric, (math.nan, math.nan))
-        ratio = c.test[metric] / oracle if oracle and not math.isnan(oracle) else math.nan
         name = f"[bold]{c.name} *[/bold]" if c.name == result.champion else c.name
-        table.add_row(
-            name,
-            f"{mean:.4f} ± {std:.4f}",
-            f"{c.val[metric]:.4f}",
-            f"{c.test[metric]:.4f}",
-            "" if math.isnan(ratio) else f"{ratio:.3f}",
-            f"{c.fit_seconds:.1f}",
-        )
-    if not math.isnan(oracle):
-        table.caption = f"oracle test {metric} = {oracle:.4f} (the simulator's truth); * champion"
+        row = [name, f"{mean:.4f} ± {std:.4f}", f"{c.selection:.4f}", f"{c.val[metric]:.4f}",
+               f"{c.test[metric]:.4f}"]  # fmt: skip
+        if has_oracle:
+            row.append(f"{c.test[metric] / oracle:.3f}" if oracle else "")
+        table.add_row(*row, f"{c.fit_seconds:.1f}")
+    notes = ["* champion: best selection score (out-of-fold + validation), refitted on all rows"]
+    if has_oracle:
+        notes.insert(0, f"oracle test {metric} = {oracle:.4f} (the simulator's truth)")
+    table.caption = "; ".join(notes)
     return table
 
 
