@@ -18,7 +18,7 @@ export DBT_PROJECT_DIR := $(CURDIR)/dbt_project
 # Keep dbt from phoning home and TensorFlow from chattering.
 export DO_NOT_TRACK := 1
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
-export TF_CPP_MIN_LOG_LEVEL := 2
+export TF_CPP_MIN_LOG_LEVEL := 3
 
 CUSTOMERS ?= 50000
 SEED ?= 42

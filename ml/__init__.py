@@ -12,7 +12,7 @@ from typing import Any
 # Before TensorFlow is first imported (it may be, by unpickling a model): no C++ log noise on
 # stderr, which must carry one clear line on errors, and no oneDNN custom ops, whose results vary
 # with the machine's instruction set (reproducibility).
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 

@@ -30,6 +30,8 @@ from ml.registry import save_model
 from ml.warehouse import parse_relation, qualified, quote_ident, read_relation, relation_exists
 
 Progress = Callable[[str], None]
+#: Calls of the progress callback per task (3 per base model, then ensembles, refit, score, save).
+PROGRESS_STEPS = 3 * len(config.BASE_MODELS) + 4
 
 _TASK_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 _YES = {"y", "yes", "true", "t", "1", "1.0"}

@@ -42,6 +42,7 @@ def configure_tensorflow(threads: int | None = None) -> None:
     except RuntimeError:  # the runtime is already initialised: keep its settings
         pass
     tf.config.experimental.enable_op_determinism()
+    tf.get_logger().setLevel("ERROR")  # retracing notices are not the user's concern
     _TF_READY = True
 
 

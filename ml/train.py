@@ -19,9 +19,17 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
-from ml import config, evaluate
+from ml import config, evaluate, experiment
 from ml.cli import ArgumentParser, run
 from ml.errors import UserError
 from ml.experiment import (
@@ -157,8 +165,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             prepared.append(prepare_task(con, spec))
 
     results: list[TaskResult] = []
-    with console.status("training") as status:
+    columns = (
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console, transient=False) as progress:
         for data in prepared:
+            bar = progress.add_task(data.spec.name, total=experiment.PROGRESS_STEPS)
+
+            def step(message: str, bar=bar) -> None:
+                progress.update(bar, description=message, advance=1)
+
             results.append(
                 train_task(
                     data,
@@ -167,10 +187,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                     fast=args.fast,
                     cost_fp=args.cost_fp,
                     cost_fn=args.cost_fn,
-                    progress=lambda msg: status.update(msg),
+                    progress=step,
                 )
             )
-            console.log(f"{data.spec.name}: trained in {results[-1].seconds:.0f}s")
+            progress.update(
+                bar,
+                description=f"{data.spec.name}: trained in {results[-1].seconds:.0f}s",
+                completed=experiment.PROGRESS_STEPS,
+            )
 
     runs = pd.concat([r.runs for r in results], ignore_index=True)
     with session() as con:
