@@ -23,9 +23,12 @@ export TF_CPP_MIN_LOG_LEVEL := 3
 CUSTOMERS ?= 50000
 SEED ?= 42
 TRAIN_ARGS ?=
+REPORTS_DIR ?= reports
 DBT := $(VENV)/bin/dbt
+# dbt nodes built from tables that ml.train / ml.segment write: built after them, not before.
+ML_SOURCES := source:ml+ source:ml_segmentation+
 
-.PHONY: help setup run test simulate dbt-build gate train dbt-scores docs lint clean
+.PHONY: help setup run test simulate dbt-build gate train segment dbt-scores eda docs lint clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -45,13 +48,19 @@ simulate: $(STAMP)  ## land raw.* and sim.* (CUSTOMERS=50000 SEED=42)
 	$(PY) -m scripts.simulate --customers $(CUSTOMERS) --seed $(SEED)
 
 dbt-build: $(STAMP)  ## dbt build: staging, marts, tests, unit tests, contracts (not the marts over predictions)
-	$(DBT) build --project-dir $(DBT_PROJECT_DIR) --exclude source:ml+
+	$(DBT) build --project-dir $(DBT_PROJECT_DIR) --exclude $(ML_SOURCES)
 
 train: $(STAMP)  ## python -m ml.train: tune, cross-validate, ensemble, persist, write back predictions
 	$(PY) -m ml.train --seed $(SEED) $(TRAIN_ARGS)
 
+segment: $(STAMP)  ## python -m ml.segment: k-means customer segments, k by silhouette
+	$(PY) -m ml.segment --seed $(SEED)
+
 dbt-scores: $(STAMP)  ## dbt build of the marts over the ml.* predictions (after training)
-	$(DBT) build --project-dir $(DBT_PROJECT_DIR) --select source:ml+
+	$(DBT) build --project-dir $(DBT_PROJECT_DIR) --select $(ML_SOURCES)
+
+eda: $(STAMP)  ## EDA report: $(REPORTS_DIR)/eda/index.html
+	$(PY) -m scripts.eda --output $(REPORTS_DIR)/eda
 
 gate: $(STAMP)  ## Great Expectations quality gate over raw and feature tables
 	$(PY) -m scripts.check_quality
@@ -59,14 +68,16 @@ gate: $(STAMP)  ## Great Expectations quality gate over raw and feature tables
 # The gate runs twice: on raw.* before dbt publishes anything built from it, and on the feature
 # marts after dbt build (dbt publishes each model before its tests run, so a bad feature table
 # must be caught before any model trains on it).
-run: $(STAMP)  ## simulate -> raw gate -> dbt build -> feature gate -> train -> dbt marts over predictions
+run: $(STAMP)  ## simulate -> raw gate -> dbt build -> feature gate -> train -> segment -> dbt marts over ml.* -> EDA report
 	$(MAKE) --no-print-directory simulate
 	$(PY) -m scripts.check_quality --suite raw.customers raw.orders raw.loans
 	$(MAKE) --no-print-directory dbt-build
 	$(PY) -m scripts.check_quality --suite marts.customer_features marts.loan_features
 	$(MAKE) --no-print-directory train
+	$(MAKE) --no-print-directory segment
 	$(MAKE) --no-print-directory dbt-scores
-	@echo "==> done: warehouse at $(WAREHOUSE_PATH)"
+	$(MAKE) --no-print-directory eda
+	@echo "==> done: warehouse at $(WAREHOUSE_PATH); reports in $(REPORTS_DIR)/"
 
 test: $(STAMP)  ## run the whole test suite
 	$(PY) -m pytest -n 2 --dist loadgroup

@@ -31,7 +31,6 @@ from rich.table import Table
 
 from ml import config, evaluate, experiment
 from ml.cli import ArgumentParser, run
-from ml.errors import UserError
 from ml.experiment import (
     TaskResult,
     builtin_or_custom,
@@ -39,52 +38,14 @@ from ml.experiment import (
     prepare_task,
     train_task,
 )
-from ml.warehouse import read_relation, relation_exists, session, write_tables
+from ml.warehouse import appended, require_passing_gate, session, write_tables
 
 MODEL_RUNS = "ml.model_runs"
-GATE_RESULTS = "quality.check_results"
 
 
 def predictions_relation(task: str) -> str:
     """Where a task's predictions land."""
     return f"ml.{task}_predictions"
-
-
-def check_gate(con, relation: str) -> None:
-    """Refuse to train on a relation whose latest quality-gate run failed.
-
-    dbt publishes a model before its tests run, so a failed `dbt build` or gate can leave bad data
-    in a feature table; the gate's stored verdict is what tells. Relations the gate does not
-    check (your own tables) pass.
-    """
-    if not relation_exists(con, GATE_RESULTS):
-        return
-    rows = con.execute(
-        f"""
-        with latest as (
-            select max(checked_at) as checked_at from {GATE_RESULTS} where table_name = ?
-        )
-        select count(*) filter (where not success), count(*), any_value(run_id)
-        from {GATE_RESULTS} join latest using (checked_at)
-        where table_name = ?
-        """,
-        [relation, relation],
-    ).fetchall()
-    failed, total, run_id = rows[0]
-    if total and failed:
-        raise UserError(
-            f"the quality gate failed {failed} expectation(s) on {relation} in its last run "
-            f"({run_id}): fix the data and rerun `python -m scripts.check_quality`, "
-            "or train anyway with --skip-gate"
-        )
-
-
-def append_runs(con, new_rows: pd.DataFrame) -> pd.DataFrame:
-    """ml.model_runs with `new_rows` appended (columns united by name)."""
-    if relation_exists(con, MODEL_RUNS):
-        old = read_relation(con, MODEL_RUNS)
-        return pd.concat([old, new_rows], ignore_index=True, sort=False)
-    return new_rows
 
 
 def leaderboard(result: TaskResult) -> Table:
@@ -161,7 +122,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         prepared = []
         for spec in specs:
             if not args.skip_gate:
-                check_gate(con, spec.relation)
+                require_passing_gate(con, spec.relation)
             prepared.append(prepare_task(con, spec))
 
     results: list[TaskResult] = []
@@ -198,7 +159,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     runs = pd.concat([r.runs for r in results], ignore_index=True)
     with session() as con:
-        tables = {MODEL_RUNS: append_runs(con, runs)}
+        tables = {MODEL_RUNS: appended(con, MODEL_RUNS, runs)}
         for r in results:
             tables[predictions_relation(r.data.spec.name)] = r.predictions
         written = write_tables(con, tables)

@@ -202,3 +202,46 @@ def write_tables(con: duckdb.DuckDBPyConnection, tables: dict[str, Any]) -> dict
         )
         for schema, table, _ in plan
     }
+
+
+def appended(con: duckdb.DuckDBPyConnection, relation: str, new_rows: pd.DataFrame) -> pd.DataFrame:
+    """`relation`'s rows with `new_rows` appended (columns united by name), to write back whole.
+
+    History tables (ml.model_runs, ml.segmentation_runs) are rewritten with `write_tables` in the
+    same transaction as the tables they describe, so history and data never disagree.
+    """
+    if relation_exists(con, relation):
+        return pd.concat([read_relation(con, relation), new_rows], ignore_index=True, sort=False)
+    return new_rows
+
+
+GATE_RESULTS = "quality.check_results"
+
+
+def require_passing_gate(con: duckdb.DuckDBPyConnection, relation: str) -> None:
+    """Refuse to use a relation whose latest quality-gate run failed.
+
+    dbt publishes a model before its tests run, so a failed `dbt build` or gate can leave bad data
+    in a feature table; the gate's stored verdict is what tells. Relations the gate does not
+    check (your own tables) pass.
+    """
+    if not relation_exists(con, GATE_RESULTS):
+        return
+    rows = con.execute(
+        f"""
+        with latest as (
+            select max(checked_at) as checked_at from {GATE_RESULTS} where table_name = ?
+        )
+        select count(*) filter (where not success), count(*), any_value(run_id)
+        from {GATE_RESULTS} join latest using (checked_at)
+        where table_name = ?
+        """,
+        [relation, relation],
+    ).fetchall()
+    failed, total, run_id = rows[0]
+    if total and failed:
+        raise UserError(
+            f"the quality gate failed {failed} expectation(s) on {relation} in its last run "
+            f"({run_id}): fix the data and rerun `python -m scripts.check_quality`, "
+            "or go ahead anyway with --skip-gate"
+        )

@@ -18,6 +18,7 @@ EXPECTED_TABLES = {
     "marts.customer_features", "marts.loan_features",
     "ml.model_runs", "ml.customer_satisfaction_predictions", "ml.customer_segment_predictions",
     "ml.loan_repayment_predictions", "marts.customer_scores", "marts.loan_risk",
+    "ml.segmentation_runs", "ml.customer_segments", "marts.segment_profiles",
 }  # fmt: skip
 
 
@@ -26,7 +27,15 @@ def make_run(tmp_path_factory: pytest.TempPathFactory):
     workdir = tmp_path_factory.mktemp("make_run")
     warehouse = workdir / "warehouse.duckdb"
     proc = run_cli(
-        ["make", "--no-print-directory", "run", "CUSTOMERS=2000", "SEED=3", "TRAIN_ARGS=--fast"],
+        [
+            "make",
+            "--no-print-directory",
+            "run",
+            "CUSTOMERS=2000",
+            "SEED=3",
+            "TRAIN_ARGS=--fast",
+            f"REPORTS_DIR={workdir / 'reports'}",
+        ],  # fmt: skip
         env_extra={
             "WAREHOUSE_PATH": str(warehouse),
             "ARTIFACTS_PATH": str(workdir / "artifacts"),
@@ -69,7 +78,8 @@ def test_make_run_builds_every_contract_table(make_run) -> None:
 
 
 def test_make_run_reports_each_step(make_run) -> None:
-    _, proc = make_run
+    warehouse, proc = make_run
+    assert (warehouse.parent / "reports" / "eda" / "index.html").exists()
     assert "raw rows/s" in proc.stdout  # simulator summary
     assert "Completed successfully" in proc.stdout  # dbt build
     assert "PASS" in proc.stdout and "FAIL" not in proc.stdout  # quality gate

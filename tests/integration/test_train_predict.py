@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.conftest import run_dbt, run_python
+from tests.conftest import DBT_AFTER_TRAINING, run_dbt, run_python
 
 pytestmark = pytest.mark.xdist_group("trained")
 
@@ -33,7 +33,8 @@ def trained(built_warehouse: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     shutil.copy(built_warehouse, warehouse)
     env = {"ARTIFACTS_PATH": str(workdir / "artifacts")}
     proc = run_python("ml.train", "--fast", "--seed", "3", warehouse=warehouse, env_extra=env)
-    run_dbt("build", "--select", "source:ml+", warehouse=warehouse, workdir=workdir)
+    run_python("ml.segment", "--k-min", "2", "--k-max", "4", warehouse=warehouse)
+    run_dbt("build", *DBT_AFTER_TRAINING, warehouse=warehouse, workdir=workdir)
     return {"warehouse": warehouse, "env": env, "stdout": proc.stdout, "workdir": workdir}
 
 
@@ -123,7 +124,7 @@ def test_marts_over_predictions_are_described(trained) -> None:
     try:
         nodes = [
             n for n in [*manifest["nodes"].values(), *manifest["sources"].values()]
-            if "ml_scores" in n.get("tags", []) or n.get("source_name") == "ml"
+            if "ml_scores" in n.get("tags", []) or n.get("source_name", "").startswith("ml")
         ]  # fmt: skip
         assert len(nodes) >= 8
         for node in nodes:

@@ -118,3 +118,24 @@ def test_a_held_warehouse_gives_a_clean_locked_error(tmp_path) -> None:
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_training_refuses_a_relation_whose_last_gate_run_failed(tmp_path) -> None:
+    from ml.warehouse import require_passing_gate
+
+    with session(tmp_path / "w.duckdb") as con:
+        require_passing_gate(con, "marts.loan_features")  # no gate results yet: nothing to refuse
+        con.execute("create schema quality")
+        con.execute(
+            "create table quality.check_results (run_id varchar, checked_at timestamp, "
+            "table_name varchar, success boolean)"
+        )
+        con.execute(
+            "insert into quality.check_results values "
+            "('old', '2026-01-01 10:00', 'marts.loan_features', false), "
+            "('new', '2026-01-02 10:00', 'marts.loan_features', true), "
+            "('new', '2026-01-02 10:00', 'marts.customer_features', false)"
+        )
+        require_passing_gate(con, "marts.loan_features")  # the latest run passed
+        with pytest.raises(UserError, match="marts.customer_features"):
+            require_passing_gate(con, "marts.customer_features")
