@@ -80,7 +80,7 @@ run: $(STAMP)  ## simulate -> raw gate -> dbt build -> feature gate -> train -> 
 	@echo "==> done: warehouse at $(WAREHOUSE_PATH); reports in $(REPORTS_DIR)/"
 
 test: $(STAMP)  ## run the whole test suite
-	$(PY) -m pytest -n 2 --dist loadgroup
+	$(PY) -m pytest -n 2 --dist loadfile
 
 docs: $(STAMP)  ## dbt docs generate (open dbt_project/target/index.html)
 	$(DBT) docs generate --project-dir $(DBT_PROJECT_DIR)

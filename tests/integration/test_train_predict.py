@@ -15,8 +15,6 @@ import pytest
 
 from tests.conftest import DBT_AFTER_TRAINING, run_dbt, run_python
 
-pytestmark = pytest.mark.xdist_group("trained")
-
 TASKS = {
     "customer_satisfaction": ("marts.customer_features", "customer_id"),
     "customer_segment": ("marts.customer_features", "customer_id"),
