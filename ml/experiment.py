@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from importlib import metadata as importlib_metadata
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -26,7 +27,7 @@ from sklearn.model_selection import train_test_split
 from ml import config, ensemble, evaluate, models, tuning
 from ml.errors import UserError
 from ml.features import FeatureSet, select_features, to_model_frame
-from ml.registry import save_model
+from ml.registry import save_model, write_run_summary
 from ml.warehouse import parse_relation, qualified, quote_ident, read_relation, relation_exists
 
 Progress = Callable[[str], None]
@@ -754,6 +755,27 @@ def registry_rows(result: TaskResult, seed: int) -> pd.DataFrame:
             trained_at=trained_at,
         )
         rows.append(row)
+    write_run_summary(
+        data.spec.name,
+        result.run_id,
+        {
+            "task": data.spec.name,
+            "run_id": result.run_id,
+            "champion": result.champion,
+            "oracle": result.oracle,
+            "split_sizes": result.split_sizes,
+            "candidates": {
+                r["model_name"]: {
+                    "artifact": Path(r["artifact_path"]).name,
+                    "artifact_sha256": r["artifact_sha256"],
+                    "selection_score": r["selection_score"],
+                    "val": next(c.val for c in result.candidates if c.name == r["model_name"]),
+                    "test": next(c.test for c in result.candidates if c.name == r["model_name"]),
+                }
+                for r in rows
+            },
+        },
+    )
     return pd.DataFrame(rows)
 
 

@@ -79,3 +79,15 @@ def load_verified(path: str | Path, expected_sha256: str) -> tuple[Any, dict[str
         )
     bundle = joblib.load(path)
     return bundle["pipeline"], bundle["metadata"]
+
+
+def write_run_summary(task: str, run_id: str, summary: dict[str, Any]) -> Path:
+    """`artifacts/<task>/<run_id>/metadata.json`: the run's candidates, champion and hashes.
+
+    For people and tools browsing the artifacts; loading never trusts it (the registry's hash
+    and the metadata inside each joblib file are what `load_verified` uses).
+    """
+    path = artifacts_root() / task / run_id / "metadata.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(summary, indent=2, default=str))
+    return path

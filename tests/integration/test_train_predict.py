@@ -60,6 +60,11 @@ def test_every_task_has_six_candidates_and_one_champion(trained) -> None:
         champion = rows[rows["is_champion"]].iloc[0]
         assert champion["selection_score"] == rows["selection_score"].max()
         assert champion["fit_rows"] == champion["n_train"] + champion["n_val"] + champion["n_test"]
+    for task in TASKS:
+        champion = runs[(runs["task"] == task) & runs["is_champion"]].iloc[0]
+        summary = json.loads(Path(champion["artifact_path"]).with_name("metadata.json").read_text())
+        assert summary["champion"] == champion["model_name"]
+        assert set(summary["candidates"]) == KINDS
     loans = runs[runs["task"] == "loan_repayment"]
     assert loans["threshold"].between(0, 1).all()
     confusion = json.loads(loans["test_confusion"].iloc[0])
