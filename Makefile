@@ -59,7 +59,7 @@ segment: $(STAMP)  ## python -m ml.segment: k-means customer segments, k by silh
 dbt-scores: $(STAMP)  ## dbt build of the marts over the ml.* predictions (after training)
 	$(DBT) build --project-dir $(DBT_PROJECT_DIR) --select $(ML_SOURCES)
 
-eda: $(STAMP)  ## EDA report: $(REPORTS_DIR)/eda/index.html
+eda: $(STAMP)  ## EDA report: reports/eda/index.html (REPORTS_DIR=reports)
 	$(PY) -m scripts.eda --output $(REPORTS_DIR)/eda
 
 gate: $(STAMP)  ## Great Expectations quality gate over raw and feature tables
