@@ -14,19 +14,8 @@ copies_numbered as (
     -- copy_number > 1 marks the second and later copies of an exact duplicate row
     select
         *,
-        row_number() over (
-            partition by
-                customer_id,
-                age,
-                income,
-                gender,
-                region,
-                acquisition_channel,
-                household_size,
-                signup_date,
-                customer_satisfaction,
-                segment
-        ) as copy_number
+        -- `source` is the whole row as a struct: every column, including any added later
+        row_number() over (partition by source) as copy_number
 
     from source
 

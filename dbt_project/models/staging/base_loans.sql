@@ -20,27 +20,8 @@ copies_numbered as (
     -- copy_number > 1 marks the second and later copies of an exact duplicate row
     select
         *,
-        row_number() over (
-            partition by
-                loan_id,
-                customer_id,
-                applied_at,
-                loan_amount,
-                term,
-                purpose,
-                grade,
-                interest_rate,
-                annual_income,
-                employment_length,
-                home_ownership,
-                credit_score,
-                debt_to_income,
-                delinquencies_2y,
-                credit_history_years,
-                open_accounts,
-                revolving_utilization,
-                defaulted
-        ) as copy_number
+        -- `source` is the whole row as a struct: every column, including any added later
+        row_number() over (partition by source) as copy_number
 
     from source
 

@@ -20,18 +20,8 @@ copies_numbered as (
     -- copy_number > 1 marks the second and later copies of an exact duplicate row
     select
         *,
-        row_number() over (
-            partition by
-                order_id,
-                customer_id,
-                ordered_at,
-                amount,
-                discount_pct,
-                items,
-                category,
-                channel,
-                is_returned
-        ) as copy_number
+        -- `source` is the whole row as a struct: every column, including any added later
+        row_number() over (partition by source) as copy_number
 
     from source
 
