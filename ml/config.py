@@ -42,14 +42,16 @@ PRIMARY_METRIC = {"regression": "r2", "binary": "roc_auc", "multiclass": "f1"}
 
 @dataclass(frozen=True)
 class Oracle:
-    """How to read the simulator's truth for a task: a query returning (id, value).
+    """Where the simulator's truth for a task lives: `column` of `relation`, keyed by `id_column`.
 
     `kind` says what the value is: the expected target (regression), the positive-class
     probability (binary), or the true class, observed through label noise `label_noise`
     (multiclass), from which the Bayes-optimal class probabilities follow.
     """
 
-    query: str
+    relation: str
+    id_column: str
+    column: str
     kind: str  # "expected_value" | "probability" | "true_class"
     label_noise: float = 0.0
 
@@ -88,8 +90,7 @@ BUILTIN_TASKS: dict[str, TaskSpec] = {
             id_column="customer_id",
             exclude=_CUSTOMER_LABELS,
             oracle=Oracle(
-                "select customer_id, expected_satisfaction from sim.customer_truth",
-                kind="expected_value",
+                "sim.customer_truth", "customer_id", "expected_satisfaction", kind="expected_value"
             ),
             description="satisfaction score (1-10) of a customer from traits and purchases",
         ),
@@ -101,9 +102,7 @@ BUILTIN_TASKS: dict[str, TaskSpec] = {
             id_column="customer_id",
             exclude=_CUSTOMER_LABELS,
             oracle=Oracle(
-                "select customer_id, persona from sim.customer_truth",
-                kind="true_class",
-                label_noise=0.05,
+                "sim.customer_truth", "customer_id", "persona", kind="true_class", label_noise=0.05
             ),
             description="CRM segment (persona) of a customer from traits and purchases",
         ),
@@ -114,9 +113,7 @@ BUILTIN_TASKS: dict[str, TaskSpec] = {
             problem="binary",
             id_column="loan_id",
             exclude=("customer_id", "applied_at"),
-            oracle=Oracle(
-                "select loan_id, default_probability from sim.loan_truth", kind="probability"
-            ),
+            oracle=Oracle("sim.loan_truth", "loan_id", "default_probability", kind="probability"),
             description="probability that a loan application is not repaid",
         ),
     )

@@ -28,7 +28,7 @@ from ml import config, ensemble, evaluate, models, tuning
 from ml.errors import UserError
 from ml.features import FeatureSet, select_features, to_model_frame
 from ml.registry import save_model, write_run_summary
-from ml.warehouse import parse_relation, qualified, quote_ident, read_relation, relation_exists
+from ml.warehouse import parse_relation, qualified, read_relation, relation_exists
 
 Progress = Callable[[str], None]
 #: Calls of the progress callback per task (3 per base model, then ensembles, refit, score, save).
@@ -98,7 +98,6 @@ def _resolve_target(target: pd.Series, requested: str) -> tuple[str, pd.Series, 
         if coerced.notna().all() and text.str.lower().isin(_YES | _NO).mean() < 1:
             numeric, values = True, coerced
             target = pd.to_numeric(target.astype("object").astype(str).str.strip(), errors="coerce")
-            target = target.where(target.notna())
     levels = values.nunique()
     if numeric:
         is_int = bool(np.all(np.isclose(values, np.round(values))))
@@ -221,10 +220,10 @@ def prepare_task(con: duckdb.DuckDBPyConnection, spec: config.TaskSpec) -> TaskD
 
 def _read_truth(con: duckdb.DuckDBPyConnection, oracle: config.Oracle | None) -> pd.Series | None:
     """The oracle's (id -> truth) series, or None when the task or warehouse has no truth."""
-    if oracle is None or not relation_exists(con, _oracle_relation(oracle.query)):
+    if oracle is None or not relation_exists(con, oracle.relation):
         return None
-    truth = con.execute(oracle.query).df()
-    return truth.set_index(truth.columns[0]).iloc[:, 0]
+    truth = read_relation(con, oracle.relation, columns=[oracle.id_column, oracle.column])
+    return truth.set_index(oracle.id_column)[oracle.column]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -428,11 +427,6 @@ def oracle_metrics(
         if label in lookup:
             proba[row, lookup[label]] = 1.0 - eps
     return evaluate.multiclass_metrics(y_test, proba, classes)
-
-
-def _oracle_relation(query: str) -> str:
-    match = re.search(r"\bfrom\s+([A-Za-z_][\w]*\.[A-Za-z_]\w*)", query)
-    return match.group(1) if match else "sim.missing"
 
 
 def library_versions() -> dict[str, str]:
@@ -765,14 +759,14 @@ def registry_rows(result: TaskResult, seed: int) -> pd.DataFrame:
             "oracle": result.oracle,
             "split_sizes": result.split_sizes,
             "candidates": {
-                r["model_name"]: {
+                c.name: {
                     "artifact": Path(r["artifact_path"]).name,
                     "artifact_sha256": r["artifact_sha256"],
-                    "selection_score": r["selection_score"],
-                    "val": next(c.val for c in result.candidates if c.name == r["model_name"]),
-                    "test": next(c.test for c in result.candidates if c.name == r["model_name"]),
+                    "selection_score": c.selection,
+                    "val": c.val,
+                    "test": c.test,
                 }
-                for r in rows
+                for c, r in zip(result.candidates, rows, strict=True)
             },
         },
     )
@@ -798,9 +792,3 @@ def builtin_or_custom(
         problem=problem,
         id_column=id_column,
     )
-
-
-__all__ = [
-    "TaskData", "TaskResult", "Candidate", "prepare_task", "train_task", "prediction_frame",
-    "builtin_or_custom", "new_run_id", "predict_values", "qualified", "quote_ident",
-]  # fmt: skip

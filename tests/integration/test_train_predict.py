@@ -178,22 +178,20 @@ def test_predict_refuses_a_csv_missing_a_column(trained, tmp_path) -> None:
     assert not (tmp_path / "o.csv").exists()
 
 
-def test_python_api_and_type_coercion(trained) -> None:
-    os.environ["WAREHOUSE_PATH"] = str(trained["warehouse"])
-    try:
-        from ml import load_model
+def test_python_api_and_type_coercion(trained, monkeypatch) -> None:
+    from ml import load_model
+    from ml.errors import UserError
 
-        model = load_model("customer_satisfaction")
-        rows = _query(trained["warehouse"], "select * from marts.customer_features limit 5")
-        rows["age"] = rows["age"].astype(str)  # numbers as text are coerced
-        rows.loc[0, "region"] = "atlantis"  # an unseen category is handled
-        scored = model.predict(rows)
-        assert len(scored) == 5 and scored["prediction"].notna().all()
-        rows["age"] = "not a number"
-        with pytest.raises(Exception, match="age"):
-            model.predict(rows)
-    finally:
-        del os.environ["WAREHOUSE_PATH"]
+    monkeypatch.setenv("WAREHOUSE_PATH", str(trained["warehouse"]))
+    model = load_model("customer_satisfaction")
+    rows = _query(trained["warehouse"], "select * from marts.customer_features limit 5")
+    rows["age"] = rows["age"].astype(str)  # numbers as text are coerced
+    rows.loc[0, "region"] = "atlantis"  # an unseen category is handled
+    scored = model.predict(rows)
+    assert len(scored) == 5 and scored["prediction"].notna().all()
+    rows["age"] = "not a number"
+    with pytest.raises(UserError, match="age"):
+        model.predict(rows)
 
 
 def _champion_path(trained, task: str) -> Path:
