@@ -174,3 +174,11 @@ KERAS_FIT = {
 #: K of the K-fold cross-validation of every candidate (`--fast`: fewer folds).
 CV_FOLDS = {"full": 5, "fast": 3}
 DEFAULT_SEED = 42
+
+#: SHAP explanations of each champion (ml.explain): features kept per scored row in
+#: ml.prediction_explanations, rows explained per task (beyond it a seeded sample is explained and
+#: ml.feature_importance is computed on that sample), and the background rows of the linear and
+#: Keras parts (a sample of the training rows).
+EXPLAIN_TOP_K = 5
+EXPLAIN_MAX_ROWS = 250_000
+EXPLAIN_REFERENCE_ROWS = 2_000

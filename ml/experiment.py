@@ -24,15 +24,16 @@ import pandas as pd
 from sklearn.base import BaseEstimator, clone
 from sklearn.model_selection import train_test_split
 
-from ml import config, ensemble, evaluate, models, tuning
+from ml import config, ensemble, evaluate, explain, models, tuning
 from ml.errors import UserError
 from ml.features import FeatureSet, select_features, to_model_frame
 from ml.registry import save_model, write_run_summary
 from ml.warehouse import parse_relation, qualified, read_relation, relation_exists
 
 Progress = Callable[[str], None]
-#: Calls of the progress callback per task (3 per base model, then ensembles, refit, score, save).
-PROGRESS_STEPS = 3 * len(config.BASE_MODELS) + 4
+#: Calls of the progress callback per task (3 per base model, then ensembles, refit, score,
+#: explain, save).
+PROGRESS_STEPS = 3 * len(config.BASE_MODELS) + 5
 
 _TASK_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 _YES = {"y", "yes", "true", "t", "1", "1.0"}
@@ -279,6 +280,10 @@ class TaskResult:
     predictions: pd.DataFrame
     runs: pd.DataFrame
     seconds: float
+    evaluation: pd.DataFrame = field(default_factory=pd.DataFrame)  # ml.evaluation_predictions
+    explanations: pd.DataFrame = field(default_factory=pd.DataFrame)  # ml.prediction_explanations
+    importance: pd.DataFrame = field(default_factory=pd.DataFrame)  # ml.feature_importance
+    explain_seconds: float = 0.0
 
 
 def split_indices(y: np.ndarray, problem: str, seed: int) -> tuple[np.ndarray, ...]:
@@ -465,8 +470,11 @@ def train_task(
     cost_fp: float | None = None,
     cost_fn: float | None = None,
     progress: Progress | None = None,
+    explain_rows: int = config.EXPLAIN_MAX_ROWS,
+    top_k: int = config.EXPLAIN_TOP_K,
 ) -> TaskResult:
-    """Train, tune, cross-validate and evaluate every candidate of a task; pick the champion.
+    """Train, tune, cross-validate and evaluate every candidate of a task; pick the champion,
+    refit it, score every row and explain (SHAP) up to `explain_rows` of them (0: none).
 
     Needs no warehouse connection: `prepare_task` read everything, so the warehouse stays free
     for other processes while models train.
@@ -610,10 +618,103 @@ def train_task(
         runs=pd.DataFrame(),
         seconds=0.0,
     )
+    result.evaluation = evaluation_frame(result, {"validation": val, "test": test})
+    say(f"{spec.name}: explaining the champion's predictions (SHAP)")
+    t0 = time.perf_counter()
+    result.explanations, result.importance = explain_champion(
+        result, champion, X_tr, seed, explain_rows, top_k
+    )
+    result.explain_seconds = time.perf_counter() - t0
     say(f"{spec.name}: saving artifacts")
     result.runs = registry_rows(result, seed)
     result.seconds = time.perf_counter() - started
     return result
+
+
+def explain_champion(
+    result: TaskResult,
+    champion: Candidate,
+    X_train: pd.DataFrame,
+    seed: int,
+    max_rows: int,
+    top_k: int,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """`ml.prediction_explanations` and `ml.feature_importance` rows of the champion.
+
+    Every scored row is explained, up to `max_rows` (beyond it a seeded sample; the importance
+    is then that sample's). The background of the linear and Keras parts is a seeded sample of
+    the training rows.
+    """
+    data = result.data
+    n = len(data.X_all)
+    if max_rows <= 0 or n == 0:
+        return pd.DataFrame(), pd.DataFrame()
+    rng = np.random.default_rng(seed)
+    rows = np.arange(n) if n <= max_rows else np.sort(rng.choice(n, max_rows, replace=False))
+    reference_rows = min(config.EXPLAIN_REFERENCE_ROWS, len(X_train))
+    reference = X_train.iloc[np.sort(rng.choice(len(X_train), reference_rows, replace=False))]
+    explanation = explain.explain(champion.model, data.X_all.iloc[rows], reference, seed=seed)
+    labels = None
+    if data.spec.problem == "multiclass":
+        # positions into the model's classes_ (the codes 0..K-1) -> the class labels
+        labels = [data.class_labels[int(c)] for c in champion.model.classes_]
+    common = {"task": data.spec.name, "run_id": result.run_id, "model_name": champion.name}
+    rows_frame = explain.explanation_rows(
+        explanation,
+        data.frame.iloc[rows],
+        data.ids.iloc[rows],
+        top_k=top_k,
+        class_labels=labels,
+        **common,
+    )
+    return rows_frame, explain.importance_rows(explanation, **common)
+
+
+def evaluation_frame(result: TaskResult, splits: dict[str, np.ndarray]) -> pd.DataFrame:
+    """`ml.evaluation_predictions` rows: every candidate's prediction of the held-out rows.
+
+    `actual` and `predicted` are numbers: the value (regression), 0/1 and the positive-class
+    probability (binary), or class codes (multiclass, with `actual_label`, `predicted_label` and
+    every class's probability in `probabilities`). The models here are the train-only fits the
+    reported metrics come from. The reports draw ROC, calibration and residual plots from it.
+    """
+    data = result.data
+    problem = data.spec.problem
+    ids = data.ids.to_numpy()[data.labelled]
+    labels = np.asarray([str(v) for v in data.class_labels or []], dtype=object)
+    parts = []
+    for c in result.candidates:
+        for split, rows in splits.items():
+            pred = c.val_pred if split == "validation" else c.test_pred
+            n = len(rows)
+            part = pd.DataFrame(
+                {
+                    "task": pd.Series([data.spec.name] * n, dtype="str"),
+                    "run_id": pd.Series([result.run_id] * n, dtype="str"),
+                    "model_name": pd.Series([c.name] * n, dtype="str"),
+                    "split": pd.Series([split] * n, dtype="str"),
+                    "entity_id": pd.Series([str(v) for v in ids[rows]], dtype="str"),
+                }
+            )
+            actual = data.y[rows]
+            if problem == "multiclass":
+                pred = np.asarray(pred, dtype=float).reshape(n, -1)
+                codes = np.asarray([int(v) for v in actual])
+                part["actual"] = codes.astype(float)
+                part["predicted"] = pred.argmax(axis=1).astype(float)
+                part["actual_label"] = pd.Series(labels[codes], dtype="str")
+                part["predicted_label"] = pd.Series(labels[pred.argmax(axis=1)], dtype="str")
+                part["probabilities"] = list(pred)
+            else:
+                part["actual"] = np.asarray(actual, dtype=float)
+                part["predicted"] = np.asarray(pred, dtype=float)
+                part["actual_label"] = pd.Series([None] * n, dtype="str")
+                part["predicted_label"] = pd.Series([None] * n, dtype="str")
+                part["probabilities"] = [None] * n
+            part["threshold"] = c.threshold if c.threshold is not None else np.nan
+            part["is_champion"] = c.name == result.champion
+            parts.append(part)
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 
 def _class_column(label: Any, taken: set[str]) -> str:

@@ -5,8 +5,10 @@
     python -m ml.train --table raw.my_csv --target churned [--id customer_id] [--problem auto]
     python -m ml.train --fast                   # small search spaces (tests, quick looks)
 
-Reads the task relations once (read-only), trains with the warehouse closed, then writes
-`ml.model_runs` (appended) and `ml.<task>_predictions` (replaced) in ONE transaction: a failed or
+Reads the task relations once (read-only), trains with the warehouse closed, then writes in ONE
+transaction: `ml.model_runs` and `ml.feature_importance` (appended), `ml.<task>_predictions`
+(replaced), and the task's rows of `ml.prediction_explanations` (SHAP, top features of every
+scored row) and `ml.evaluation_predictions` (every candidate on the held-out rows). A failed or
 killed run leaves every `ml.*` table as it was.
 """
 
@@ -30,7 +32,7 @@ from rich.progress import (
 from rich.table import Table
 
 from ml import config, evaluate, experiment
-from ml.cli import ArgumentParser, run
+from ml.cli import ArgumentParser, non_negative_int, positive_int, run
 from ml.experiment import (
     TaskResult,
     builtin_or_custom,
@@ -38,9 +40,12 @@ from ml.experiment import (
     prepare_task,
     train_task,
 )
-from ml.warehouse import appended, require_passing_gate, session, write_tables
+from ml.warehouse import appended, replaced_where, require_passing_gate, session, write_tables
 
 MODEL_RUNS = "ml.model_runs"
+FEATURE_IMPORTANCE = "ml.feature_importance"
+PREDICTION_EXPLANATIONS = "ml.prediction_explanations"
+EVALUATION_PREDICTIONS = "ml.evaluation_predictions"
 
 
 def predictions_relation(task: str) -> str:
@@ -97,6 +102,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--cost-fp", type=float, help="cost of a false positive (binary)")
     parser.add_argument("--cost-fn", type=float, help="cost of a false negative (binary)")
     parser.add_argument(
+        "--explain-rows",
+        type=non_negative_int,
+        default=config.EXPLAIN_MAX_ROWS,
+        help="rows explained with SHAP per task; beyond it a seeded sample, 0: no explanations "
+        f"(default {config.EXPLAIN_MAX_ROWS:,})",
+    )
+    parser.add_argument(
+        "--top-k",
+        type=positive_int,
+        default=config.EXPLAIN_TOP_K,
+        help=f"features kept per row in {PREDICTION_EXPLANATIONS} (default {config.EXPLAIN_TOP_K})",
+    )
+    parser.add_argument(
         "--skip-gate", action="store_true", help="train even if the quality gate last failed"
     )
     args = parser.parse_args(argv)
@@ -149,6 +167,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     cost_fp=args.cost_fp,
                     cost_fn=args.cost_fn,
                     progress=step,
+                    explain_rows=args.explain_rows,
+                    top_k=args.top_k,
                 )
             )
             progress.update(
@@ -157,9 +177,24 @@ def main(argv: Sequence[str] | None = None) -> int:
                 completed=experiment.PROGRESS_STEPS,
             )
 
-    runs = pd.concat([r.runs for r in results], ignore_index=True)
+    def combined(frames: list[pd.DataFrame]) -> pd.DataFrame:
+        frames = [f for f in frames if not f.empty]
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+    runs = combined([r.runs for r in results])
+    evaluation = combined([r.evaluation for r in results])
+    explanations = combined([r.explanations for r in results])
+    importance = combined([r.importance for r in results])
     with session() as con:
-        tables = {MODEL_RUNS: appended(con, MODEL_RUNS, runs)}
+        tables = {
+            MODEL_RUNS: appended(con, MODEL_RUNS, runs),
+            EVALUATION_PREDICTIONS: replaced_where(con, EVALUATION_PREDICTIONS, evaluation, "task"),
+        }
+        if not explanations.empty:
+            tables[FEATURE_IMPORTANCE] = appended(con, FEATURE_IMPORTANCE, importance)
+            tables[PREDICTION_EXPLANATIONS] = replaced_where(
+                con, PREDICTION_EXPLANATIONS, explanations, "task"
+            )
         for r in results:
             tables[predictions_relation(r.data.spec.name)] = r.predictions
         written = write_tables(con, tables)
@@ -169,6 +204,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         out.print(leaderboard(r))
         if r.data.target_mapping:
             out.print(f"  target mapping: {json.dumps(r.data.target_mapping)}")
+        if not r.importance.empty:
+            top = ", ".join(r.importance["feature"].head(5))
+            out.print(
+                f"  SHAP: {r.importance['n_rows'].iloc[0]:,} rows explained in "
+                f"{r.explain_seconds:.1f}s ({r.importance['output_space'].iloc[0]}); top: {top}"
+            )
         dropped = r.data.features.dropped
         if dropped:
             out.print(

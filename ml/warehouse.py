@@ -215,6 +215,27 @@ def appended(con: duckdb.DuckDBPyConnection, relation: str, new_rows: pd.DataFra
     return new_rows
 
 
+def replaced_where(
+    con: duckdb.DuckDBPyConnection, relation: str, new_rows: pd.DataFrame, column: str
+) -> pd.DataFrame:
+    """`relation`'s rows whose `column` value is not among `new_rows`' values, plus `new_rows`.
+
+    For tables shared by tasks (ml.prediction_explanations, ml.evaluation_predictions): a run
+    replaces its tasks' rows and keeps the others. Written back whole with `write_tables`.
+    """
+    if not relation_exists(con, relation):
+        return new_rows
+    if new_rows.empty:
+        return read_relation(con, relation)
+    values = sorted(map(str, new_rows[column].dropna().unique()))
+    kept = con.execute(
+        f"select * from {qualified(relation)} "
+        f"where not list_contains(?::varchar[], {quote_ident(column)}::varchar)",
+        [values],
+    ).df()
+    return pd.concat([kept, new_rows], ignore_index=True, sort=False)
+
+
 GATE_RESULTS = "quality.check_results"
 
 

@@ -100,6 +100,89 @@ def test_prediction_tables_cover_every_entity(trained) -> None:
     np.testing.assert_allclose(segments[per_class].sum(axis=1), 1.0, atol=1e-6)
 
 
+def test_shap_tables_cover_every_task_and_every_scored_row(trained) -> None:
+    wh = trained["warehouse"]
+    champions = _query(wh, "select task, run_id, model_name from ml.model_runs where is_champion")
+    importance = _query(wh, "select * from ml.feature_importance")
+    for task, (relation, id_column) in TASKS.items():
+        champion = champions[champions["task"] == task].iloc[0]
+        imp = importance[
+            (importance["task"] == task) & (importance["run_id"] == champion["run_id"])
+        ]
+        assert set(imp["model_name"]) == {champion["model_name"]}
+        columns = set(_query(wh, f"select * from {relation} limit 0").columns)
+        assert set(imp["feature"]) <= columns and len(imp) >= 10, task
+        assert sorted(imp["rank"]) == list(range(1, len(imp) + 1))
+        assert (imp["mean_abs_shap"] >= 0).all() and imp["mean_abs_shap"].max() > 0
+        rows = _query(
+            wh,
+            f"""
+            select e.*, p.prediction, p.probability
+            from ml.prediction_explanations e
+            join ml.{task}_predictions p on e.entity_id = p.{id_column}::varchar
+            where e.task = ?
+            """,
+            [task],
+        )
+        scored = _query(wh, f"select count(*) as n from ml.{task}_predictions")["n"].iloc[0]
+        assert rows["entity_id"].nunique() == scored, "every scored row is explained"
+        per_entity = rows.groupby("entity_id")["rank"].agg(["count", "min", "max"])
+        assert (per_entity["count"] <= 10).all() and (per_entity["count"] == 5).all()
+        assert (per_entity["min"] == 1).all() and (per_entity["max"] == 5).all()
+        assert set(rows["feature"]) <= columns, "named by the relation's columns"
+        assert (rows["run_id"] == champion["run_id"]).all()
+        # the explained output is the prediction written back (same model, same rows)
+        space = rows["output_space"].iloc[0]
+        if space == "value":
+            expected = rows["prediction"].astype(float)
+        elif space == "probability":
+            expected = rows["probability"]
+        else:
+            expected = np.log(rows["probability"] / (1 - rows["probability"]))
+        np.testing.assert_allclose(rows["model_output"], expected, atol=1e-4)
+        ranked = rows.sort_values(["entity_id", "rank"])
+        assert (
+            ranked.groupby("entity_id")["shap_value"]
+            .apply(lambda v: bool(np.all(np.diff(np.abs(v.to_numpy())) <= 1e-12)))
+            .all()
+        ), "ranked by |SHAP|"
+    segment = _query(wh, "select * from ml.prediction_explanations where task = 'customer_segment'")
+    predicted = _query(
+        wh,
+        "select customer_id::varchar as entity_id, prediction from ml.customer_segment_predictions",
+    )
+    merged = segment.merge(predicted, on="entity_id")
+    assert (merged["explained_class"] == merged["prediction"]).all()
+
+
+def test_evaluation_predictions_hold_every_candidate_on_held_out_rows(trained) -> None:
+    wh = trained["warehouse"]
+    runs = _query(wh, "select * from ml.model_runs")
+    evaluation = _query(wh, "select * from ml.evaluation_predictions")
+    for task in TASKS:
+        rows = evaluation[evaluation["task"] == task]
+        run = runs[(runs["task"] == task) & (runs["run_id"] == rows["run_id"].iloc[0])]
+        assert set(rows["model_name"]) == KINDS
+        for name, group in rows.groupby("model_name"):
+            r = run[run["model_name"] == name].iloc[0]
+            assert (group["split"] == "test").sum() == r["n_test"]
+            assert (group["split"] == "validation").sum() == r["n_val"]
+        champion = run[run["is_champion"]].iloc[0]
+        test = rows[(rows["split"] == "test") & (rows["model_name"] == champion["model_name"])]
+        if task == "customer_satisfaction":
+            residual = test["actual"] - test["predicted"]
+            r2 = 1 - (residual**2).sum() / ((test["actual"] - test["actual"].mean()) ** 2).sum()
+            assert r2 == pytest.approx(champion["test_r2"], abs=1e-9)
+        elif task == "loan_repayment":
+            from sklearn.metrics import roc_auc_score
+
+            auc = roc_auc_score(test["actual"], test["predicted"])
+            assert auc == pytest.approx(champion["test_roc_auc"], abs=1e-9)
+        else:
+            assert test["probabilities"].map(len).eq(4).all()
+            assert (test["predicted_label"].notna() & test["actual_label"].notna()).all()
+
+
 def test_marts_over_predictions(trained) -> None:
     counts = _query(
         trained["warehouse"],
@@ -271,6 +354,14 @@ def test_bring_your_own_csv(trained, tmp_path) -> None:
                "--write-table", "ml.application_scores", warehouse=wh, env_extra=env)  # fmt: skip
     scores = _query(wh, "select * from ml.application_scores")
     assert len(scores) == 30 and scores["probability"].between(0, 1).all()
+    # explanations of a bring-your-own task are named by the CSV's own headers, and the
+    # built-in tasks' explanations are kept
+    explained = _query(wh, "select task, feature, entity_id from ml.prediction_explanations")
+    mine = explained[explained["task"] == "applications"]
+    assert mine["entity_id"].nunique() == n
+    assert set(mine["feature"]) <= {"Income (k$)", "Property.Area", "Dependents"}
+    assert "Income (k$)" in set(mine["feature"])
+    assert set(TASKS) <= set(explained["task"])
 
 
 def test_failed_training_changes_nothing(trained) -> None:
