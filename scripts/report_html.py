@@ -108,7 +108,21 @@ class Note:
     kind: str = "text"  # "text" | "note"
 
 
-Block = Figure | Table | Note
+@dataclass
+class Preformatted:
+    """Text shown as written (monospace, whitespace kept): rules, logs, SQL."""
+
+    text: str
+
+
+@dataclass
+class Links:
+    """A list of links to other pages: (href relative to this page, label, description)."""
+
+    items: list[tuple[str, str, str]]
+
+
+Block = Figure | Table | Note | Preformatted | Links
 
 
 @dataclass
@@ -146,6 +160,18 @@ class Section:
     def add_text(self, text: str) -> Note:
         """Add a plain paragraph."""
         block = Note(text=text)
+        self.blocks.append(block)
+        return block
+
+    def add_preformatted(self, text: str) -> Preformatted:
+        """Add text shown as written (e.g. decision-tree rules)."""
+        block = Preformatted(text=text)
+        self.blocks.append(block)
+        return block
+
+    def add_links(self, items: Sequence[tuple[str, str, str]]) -> Links:
+        """Add a list of (relative href, label, description) links."""
+        block = Links(items=list(items))
         self.blocks.append(block)
         return block
 
@@ -255,6 +281,9 @@ th { background: #eef1f5; text-align: left; }
 .caption { font-size: .9rem; color: #4a5468; margin-bottom: 0; }
 .note { background: #fff7e0; border-left: 4px solid #e0a800; padding: .5rem .8rem; }
 .more { font-size: .85rem; color: #6b7486; }
+pre { background: #fff; border: 1px solid #e1e5ec; padding: .6rem .8rem; font-size: .85rem;
+      overflow-x: auto; }
+ul.links li { margin: .3rem 0; }
 footer { padding: 1rem 2rem; color: #6b7486; font-size: .85rem; }
 """
 
@@ -272,6 +301,16 @@ def _block_html(block: Block, img_src: dict[int, str]) -> str:
     if isinstance(block, Table):
         caption = f'<p class="caption">{html.escape(block.caption)}</p>' if block.caption else ""
         return caption + block.html
+    if isinstance(block, Preformatted):
+        return f"<pre>{html.escape(block.text)}</pre>"
+    if isinstance(block, Links):
+        items = "".join(
+            f'<li><a href="{html.escape(href, quote=True)}">{html.escape(label)}</a>'
+            + (f" &mdash; {html.escape(text)}" if text else "")
+            + "</li>"
+            for href, label, text in block.items
+        )
+        return f'<ul class="links">{items}</ul>'
     cls = ' class="note"' if block.kind == "note" else ""
     return f"<p{cls}>{html.escape(block.text)}</p>"
 

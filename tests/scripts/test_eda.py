@@ -163,3 +163,19 @@ def test_report_html_png_files_and_tables(tmp_path: Path) -> None:
     assert "&lt;b&gt;x&lt;/b&gt;" in page and "Demo &lt;report&gt;" in page
     assert "25%" in page
     assert dataframe_html(pd.DataFrame({"a": range(5)}), max_rows=2).count("<tr>") == 3
+
+
+def test_preformatted_and_link_blocks_are_escaped(tmp_path: Path) -> None:
+    report = Report("Blocks")
+    sec = report.section("Rules")
+    sec.add_preformatted('|--- age <= 30.5\n|   |--- class: <young & "new">')
+    sec.add_links(
+        [("models/loan.html", "Loan <model>", "curves & SHAP"), ('x" onclick="y', "bad", "")]
+    )
+    page = render(report, tmp_path, generated_at="").read_text(encoding="utf-8")
+    assert (
+        "<pre>|--- age &lt;= 30.5\n|   |--- class: &lt;young &amp; &quot;new&quot;&gt;</pre>"
+        in page
+    )
+    assert '<a href="models/loan.html">Loan &lt;model&gt;</a> &mdash; curves &amp; SHAP' in page
+    assert 'href="x&quot; onclick=&quot;y"' in page
