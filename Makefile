@@ -28,7 +28,7 @@ DBT := $(VENV)/bin/dbt
 # dbt nodes built from tables that ml.train / ml.segment write: built after them, not before.
 ML_SOURCES := source:ml+ source:ml_segmentation+
 
-.PHONY: help setup run test simulate dbt-build gate train segment dbt-scores eda docs lint clean
+.PHONY: help setup run test simulate dbt-build gate train segment dbt-scores eda report docs lint clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -62,13 +62,16 @@ dbt-scores: $(STAMP)  ## dbt build of the marts over the ml.* predictions (after
 eda: $(STAMP)  ## EDA report: reports/eda/index.html (REPORTS_DIR=reports)
 	$(PY) -m scripts.eda --output $(REPORTS_DIR)/eda
 
+report: $(STAMP)  ## every report + reports/index.html: EDA, one page per model, segments
+	$(PY) -m scripts.report --output $(REPORTS_DIR)
+
 gate: $(STAMP)  ## Great Expectations quality gate over raw and feature tables
 	$(PY) -m scripts.check_quality
 
 # The gate runs twice: on raw.* before dbt publishes anything built from it, and on the feature
 # marts after dbt build (dbt publishes each model before its tests run, so a bad feature table
 # must be caught before any model trains on it).
-run: $(STAMP)  ## simulate -> raw gate -> dbt build -> feature gate -> train -> segment -> dbt marts over ml.* -> EDA report
+run: $(STAMP)  ## simulate -> raw gate -> dbt build -> feature gate -> train -> segment -> dbt marts over ml.* -> reports
 	$(MAKE) --no-print-directory simulate
 	$(PY) -m scripts.check_quality --suite raw.customers raw.orders raw.loans
 	$(MAKE) --no-print-directory dbt-build
@@ -76,8 +79,8 @@ run: $(STAMP)  ## simulate -> raw gate -> dbt build -> feature gate -> train -> 
 	$(MAKE) --no-print-directory train
 	$(MAKE) --no-print-directory segment
 	$(MAKE) --no-print-directory dbt-scores
-	$(MAKE) --no-print-directory eda
-	@echo "==> done: warehouse at $(WAREHOUSE_PATH); reports in $(REPORTS_DIR)/"
+	$(MAKE) --no-print-directory report
+	@echo "==> done: warehouse at $(WAREHOUSE_PATH); reports: $(REPORTS_DIR)/index.html"
 
 test: $(STAMP)  ## run the whole test suite
 	$(PY) -m pytest -n 2 --dist loadfile

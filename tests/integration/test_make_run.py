@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import duckdb
 import pytest
 
@@ -19,6 +21,8 @@ EXPECTED_TABLES = {
     "ml.model_runs", "ml.customer_satisfaction_predictions", "ml.customer_segment_predictions",
     "ml.loan_repayment_predictions", "marts.customer_scores", "marts.loan_risk",
     "ml.segmentation_runs", "ml.customer_segments", "marts.segment_profiles",
+    "ml.feature_importance", "ml.prediction_explanations", "ml.evaluation_predictions",
+    "marts.loan_decisions",
 }  # fmt: skip
 
 
@@ -75,6 +79,26 @@ def test_make_run_builds_every_contract_table(make_run) -> None:
         assert scored[0] == scored[1] > 0  # every loan has a probability of default
     finally:
         con.close()
+
+
+def test_make_run_writes_linked_reports_with_at_least_20_distinct_plots(make_run) -> None:
+    warehouse, _ = make_run
+    reports = warehouse.parent / "reports"
+    index = (reports / "index.html").read_text(encoding="utf-8")
+    links = re.findall(r'<a href="([^"#]+)"', index)
+    expected = {
+        "eda/index.html", "segments.html", "models/customer_satisfaction.html",
+        "models/customer_segment.html", "models/loan_repayment.html",
+    }  # fmt: skip
+    assert expected <= set(links)
+    images: list[str] = []
+    for link in links:
+        page = (reports / link).read_text(encoding="utf-8")
+        assert "<script" not in page and "http://" not in page and "https://" not in page
+        found = re.findall(r'<img src="(data:image/png;base64,[^"]+)" alt="([^"]+)"', page)
+        assert found, link
+        images += [src for src, _ in found]
+    assert len(images) >= 20 and len(set(images)) == len(images), "plots must be distinct"
 
 
 def test_make_run_reports_each_step(make_run) -> None:

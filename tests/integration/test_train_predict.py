@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import re
 import shutil
 from pathlib import Path
 
@@ -202,6 +203,39 @@ def test_marts_over_predictions(trained) -> None:
     assert counts["with_segment"] == counts["customers"]
     assert counts["scored_loans"] == counts["loans"]
     assert counts["bands"] >= 2 and counts["min_loss"] >= 0
+
+
+def test_loan_decisions_with_adverse_action_reasons(trained) -> None:
+    wh = trained["warehouse"]
+    decisions = _query(wh, "select * from marts.loan_decisions")
+    scored = _query(wh, "select loan_id from ml.loan_repayment_predictions")
+    assert decisions["loan_id"].is_unique and set(scored["loan_id"]) == set(decisions["loan_id"])
+    assert set(decisions["decision"]) <= {"approve", "review", "decline"}
+    assert decisions["decision"].notna().all() and decisions["decision"].nunique() >= 2
+    tuned, p = decisions["tuned_threshold"], decisions["probability_of_default"]
+    # the cut-offs are derived from the tuned threshold by the dbt vars' default factors
+    np.testing.assert_allclose(decisions["approve_below"], 0.5 * tuned, atol=1e-12)
+    np.testing.assert_allclose(decisions["decline_at_or_above"], tuned, atol=1e-12)
+    expected = [
+        "decline" if pi >= d else "approve" if pi < a else "review"
+        for pi, a, d in zip(
+            p, decisions["approve_below"], decisions["decline_at_or_above"], strict=True
+        )
+    ]
+    assert decisions["decision"].tolist() == expected
+    reason = re.compile(r"^[a-z][a-z0-9 ()'-]* \S+ (raises|lowers) risk$")
+    for column in ("reason_1", "reason_2", "reason_3"):
+        rows = decisions[decisions[column].notna()]
+        for text, decision in zip(rows[column], rows["decision"], strict=True):
+            assert reason.match(text), text
+            assert text.endswith("lowers risk" if decision == "approve" else "raises risk"), text
+            assert not re.search(r" -?\d+\.(\d{3,}|\d*0) (raises|lowers) risk$", text), text
+    assert decisions["reason_1"].notna().mean() > 0.8
+    assert (decisions["reason_2"].isna() | decisions["reason_1"].notna()).all()
+    assert (decisions["reason_3"].isna() | decisions["reason_2"].notna()).all()
+    # plain words, not column names: "debt-to-income 0.52 raises risk"
+    words = " ".join(decisions["reason_1"].dropna())
+    assert "debt_to_income" not in words and "credit_score" not in words
 
 
 def test_marts_over_predictions_are_described(trained) -> None:
