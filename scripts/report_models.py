@@ -624,6 +624,18 @@ def plot_leaderboard(
     return fig, title
 
 
+def _roc_frame(ax: Any, false_positives: str, true_positives: str) -> None:
+    """Chance diagonal, unit square, axis labels, legend and grid of a ROC plot."""
+    ax.plot([0, 1], [0, 1], color=GREY, linestyle="--", lw=1, label="chance: AUC 0.5")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.01)
+    ax.set_aspect("equal")
+    ax.set_xlabel(f"false positive rate ({false_positives})")
+    ax.set_ylabel(f"true positive rate ({true_positives})")
+    ax.legend(fontsize=8, loc="lower right")
+    ax.grid(alpha=0.3)
+
+
 def plot_roc_binary(test: pd.DataFrame, models: Sequence[str], champion: str) -> tuple[Any, str]:
     """ROC curves of every candidate on the test split, AUC in the legend, chance diagonal."""
     fig, ax = new_figure(figsize=(6.4, 5.6))
@@ -646,14 +658,7 @@ def plot_roc_binary(test: pd.DataFrame, models: Sequence[str], champion: str) ->
             zorder=3 if is_champ else 2,
             label=f"{_model_label(name, champion)}: AUC {auc:.3f}",
         )
-    ax.plot([0, 1], [0, 1], color=GREY, linestyle="--", lw=1, label="chance: AUC 0.5")
-    ax.set_xlim(0, 1)
-    ax.set_ylim(0, 1.01)
-    ax.set_aspect("equal")
-    ax.set_xlabel("false positive rate (share of negatives flagged)")
-    ax.set_ylabel("true positive rate (recall: share of positives flagged)")
-    ax.legend(fontsize=8, loc="lower right")
-    ax.grid(alpha=0.3)
+    _roc_frame(ax, "share of negatives flagged", "recall: share of positives flagged")
     title = "ROC curves of every candidate"
     ax.set_title(f"{title} (test split, n = {n:,})")
     return fig, title
@@ -862,14 +867,7 @@ def plot_roc_multiclass(
             color=CLASS_COLOURS[k % len(CLASS_COLOURS)],
             label=f"{label} vs rest: AUC {auc:.3f}",
         )
-    ax.plot([0, 1], [0, 1], color=GREY, linestyle="--", lw=1, label="chance: AUC 0.5")
-    ax.set_xlim(0, 1)
-    ax.set_ylim(0, 1.01)
-    ax.set_aspect("equal")
-    ax.set_xlabel("false positive rate (share of other classes flagged)")
-    ax.set_ylabel("true positive rate (share of the class found)")
-    ax.legend(fontsize=8, loc="lower right")
-    ax.grid(alpha=0.3)
+    _roc_frame(ax, "share of other classes flagged", "share of the class found")
     title = "One-vs-rest ROC curves per class"
     more = f", the {MAX_CURVES} most frequent classes" if len(labels) > MAX_CURVES else ""
     ax.set_title(f"{title}\n({champion}, test split, n = {len(y):,}{more})", fontsize=11)
