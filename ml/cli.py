@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from collections.abc import Callable, Sequence
 from typing import NoReturn
@@ -19,7 +20,7 @@ class ArgumentParser(argparse.ArgumentParser):
     """argparse, but a usage error is one line (`prog: error: ...`) and exit code 2."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+        self.exit(2, f"{self.prog}: error: {one_line(message)} (see --help)\n")
 
 
 def _whole_number(text: str, minimum: int) -> int:
@@ -42,15 +43,45 @@ def non_negative_int(text: str) -> int:
     return _whole_number(text, 0)
 
 
+MAX_SEED = 2**32 - 1
+
+
+def seed(text: str) -> int:
+    """argparse type: a random seed, 0 to 2**32 - 1 (what numpy and scikit-learn accept)."""
+    value = _whole_number(text, 0)
+    if value > MAX_SEED:
+        raise argparse.ArgumentTypeError(f"expected a seed from 0 to {MAX_SEED}, got {value}")
+    return value
+
+
+_LINE_BREAKS = re.compile(r"\s*[\r\n\x0b\x0c\x1c-\x1e\x85\u2028\u2029]+\s*")
+
+
+def one_line(message: object) -> str:
+    """`message` as a single line: line breaks (in a path, a column name) become spaces."""
+    text = _LINE_BREAKS.sub(" ", str(message)).strip()
+    return text or type(message).__name__
+
+
 def run(
     main: Callable[[Sequence[str] | None], int], prog: str, argv: Sequence[str] | None = None
 ) -> NoReturn:
-    """Call `main(argv)` and exit with its code; turn a `UserError` into one line and exit 2."""
+    """Call `main(argv)` and exit with its code; turn a `UserError` into one line and exit 2.
+
+    Running out of memory is reported the same way (exit 2): it is the input's size that the
+    user can change.
+    """
     try:
         code = main(argv)
     except UserError as err:
-        print(f"{prog}: error: {err}", file=sys.stderr)
+        print(f"{prog}: error: {one_line(err)}", file=sys.stderr)
         code = err.exit_code
+    except MemoryError:
+        print(
+            f"{prog}: error: out of memory: the input is too large for this machine",
+            file=sys.stderr,
+        )
+        code = 2
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         code = 130

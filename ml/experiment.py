@@ -26,7 +26,14 @@ from sklearn.model_selection import train_test_split
 
 from ml import config, ensemble, evaluate, explain, models, tuning
 from ml.errors import UserError
-from ml.features import FeatureSet, select_features, to_model_frame
+from ml.features import (
+    MAX_ABS_TEXT,
+    MAX_ABS_VALUE,
+    FeatureSet,
+    plain_types,
+    select_features,
+    to_model_frame,
+)
 from ml.registry import save_model, write_run_summary
 from ml.warehouse import parse_relation, qualified, read_relation, relation_exists
 
@@ -35,7 +42,8 @@ Progress = Callable[[str], None]
 #: explain, save).
 PROGRESS_STEPS = 3 * len(config.BASE_MODELS) + 5
 
-_TASK_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+_TASK_NAME = re.compile(r"[a-z][a-z0-9_]{0,62}")
+_RELATION_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?")
 _YES = {"y", "yes", "true", "t", "1", "1.0"}
 _NO = {"n", "no", "false", "f", "0", "0.0"}
 #: Fewest labelled rows per class (and in total) a task needs to be split and cross-validated.
@@ -49,7 +57,7 @@ ROW_NUMBER = "row_number"
 
 def validate_task_name(name: str) -> str:
     """Task names become table names and folder names: lowercase identifiers only."""
-    if not isinstance(name, str) or not _TASK_NAME.match(name):
+    if not isinstance(name, str) or not _TASK_NAME.fullmatch(name):
         raise UserError(
             f"invalid task name {name!r}: use lowercase letters, digits and _ (start with a letter)"
         )
@@ -100,7 +108,20 @@ def _resolve_target(target: pd.Series, requested: str) -> tuple[str, pd.Series, 
             numeric, values = True, coerced
             target = pd.to_numeric(target.astype("object").astype(str).str.strip(), errors="coerce")
     levels = values.nunique()
+    if levels < 2:
+        raise UserError(
+            f"target column {target.name!r} has a single value "
+            f"({str(values.iloc[0])[:40]!r}) in every labelled row: there is nothing to learn"
+        )
     if numeric:
+        as_float = pd.to_numeric(values, errors="coerce").astype("float64")
+        extreme = ~(np.isfinite(as_float) & (as_float.abs() <= MAX_ABS_VALUE))
+        if extreme.any():
+            raise UserError(
+                f"target column {target.name!r} has {int(extreme.sum())} value(s) that are "
+                f"infinite or beyond +/-{MAX_ABS_TEXT} (e.g. {as_float[extreme].iloc[0]}): "
+                "fix or remove those rows"
+            )
         is_int = bool(np.all(np.isclose(values, np.round(values))))
         problem = requested
         if requested == "auto":
@@ -148,22 +169,69 @@ def _resolve_target(target: pd.Series, requested: str) -> tuple[str, pd.Series, 
     return problem, text, None
 
 
+#: Columns of a predictions table besides the id; an id column may not take one of these names.
+PREDICTION_COLUMNS = frozenset(
+    {"prediction", "probability", "threshold", "run_id", "model_name", "scored_at"}
+)
+
+
+def _column_named(columns: list[str], name: str, what: str, relation: str) -> str:
+    """The relation's column called `name`: the same name, else the one name equal to it ignoring
+    case (SQL names are case-insensitive: `--target loan_status` finds `Loan_Status`)."""
+    if name in columns:
+        return name
+    matches = [c for c in columns if c.casefold() == name.strip().casefold()]
+    if len(matches) == 1:
+        return matches[0]
+    shown = ", ".join(repr(c) for c in columns[:8]) + (", ..." if len(columns) > 8 else "")
+    raise UserError(f"{what} column {name!r} is not in {relation} (its columns: {shown})")
+
+
+def _read_task_relation(
+    con: duckdb.DuckDBPyConnection, relation: str, order_by: str | None
+) -> pd.DataFrame:
+    """The relation as pandas, ordered by `order_by`; a relation DuckDB cannot read is refused."""
+    try:
+        frame = read_relation(con, relation, order_by=order_by)
+    except duckdb.Error as err:  # a view over a dropped table, a cast that fails in a view
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise UserError(f"cannot read {relation}: {first}") from None
+    return plain_types(frame)
+
+
 def prepare_task(con: duckdb.DuckDBPyConnection, spec: config.TaskSpec) -> TaskData:
-    """Read the task's relation and resolve target, problem type, features and ids."""
+    """Read the task's relation and resolve target, problem type, features and ids.
+
+    Refused with a `UserError` (one line, nothing written): a relation that does not exist, cannot
+    be read or has no rows; a target or id column that is not there (names match ignoring case);
+    an id with missing or repeated values or named like a predictions column; a target with no
+    values, a single value, infinite or huge numbers, or text for a regression.
+    """
     if not relation_exists(con, spec.relation):
         raise UserError(f"table {spec.relation} does not exist in the warehouse")
-    probe = con.execute(f"select * from {qualified(spec.relation)} limit 0")
-    columns = [d[0] for d in probe.description]
-    probe.fetchall()
-    if spec.id_column and spec.id_column not in columns:
-        raise UserError(f"id column {spec.id_column!r} is not in {spec.relation}")
-    frame = read_relation(con, spec.relation, order_by=spec.id_column)
-    if spec.target not in frame.columns:
-        raise UserError(f"target column {spec.target!r} is not in {spec.relation}")
+    try:
+        probe = con.execute(f"select * from {qualified(spec.relation)} limit 0")
+        columns = [d[0] for d in probe.description]
+        probe.fetchall()
+    except duckdb.Error as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise UserError(f"cannot read {spec.relation}: {first}") from None
+    target = _column_named(columns, spec.target, "target", spec.relation)
     id_column = spec.id_column
     if id_column:
-        if id_column not in frame.columns:
-            raise UserError(f"id column {id_column!r} is not in {spec.relation}")
+        id_column = _column_named(columns, id_column, "id", spec.relation)
+        if id_column == target:
+            raise UserError(f"{target!r} cannot be both the target and the id column")
+        if id_column.lower() in PREDICTION_COLUMNS or id_column.lower().startswith("probability_"):
+            raise UserError(
+                f"id column {id_column!r} has the name of a column of the predictions table; "
+                "rename it (e.g. in a view) and train on that"
+            )
+    spec = replace(spec, target=target, id_column=id_column)
+    frame = _read_task_relation(con, spec.relation, order_by=id_column)
+    if frame.empty:
+        raise UserError(f"{spec.relation} has no rows to train on")
+    if id_column:
         if frame[id_column].isna().any():
             raise UserError(f"id column {id_column!r} has missing values")
         if frame[id_column].duplicated().any():
@@ -883,9 +951,15 @@ def builtin_or_custom(
             known = ", ".join(config.BUILTIN_TASKS)
             raise UserError(f"unknown task {task!r}: built-in tasks are {known} (or use --table)")
         return config.BUILTIN_TASKS[task]
+    if not isinstance(table, str) or not _RELATION_NAME.fullmatch(table.strip()):
+        raise UserError(
+            f"invalid table name {table!r}: use schema.table with letters, digits and _ only"
+        )
     schema, name = parse_relation(table)
-    if not target:
+    if not target or not target.strip():
         raise UserError("--table needs --target COLUMN")
+    if id_column is not None and not id_column.strip():
+        raise UserError("--id needs a column name")
     return config.TaskSpec(
         name=validate_task_name(task or name.lower()),
         relation=f"{schema}.{name}",

@@ -8,7 +8,11 @@ and rare categories share an "infrequent" column, so new data never breaks scori
 
 from __future__ import annotations
 
+import datetime as dt
+import decimal
+import re
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -25,6 +29,13 @@ MAX_CATEGORY_LEVELS = 200
 #: One-hot columns per categorical feature at most; the rest share the infrequent column.
 MAX_ONEHOT_COLUMNS = 30
 MISSING_CATEGORY = "__missing__"
+#: Numbers beyond +/- this (and infinities) are treated as missing. No real feature is that large,
+#: and the models compute in float32 (xgboost, Keras), where a scaled 1e308 overflows to inf.
+MAX_ABS_VALUE = 1e15
+MAX_ABS_TEXT = "1e15"
+#: Text that means "missing" in a numeric or id column (compared trimmed, case-insensitively);
+#: the same markers scripts.load_csv turns into NULL, plus Python's `None`.
+MISSING_TEXT = frozenset({"", "na", "n/a", "#n/a", "nan", "null", "none", "<na>", "nat"})
 
 
 @dataclass(frozen=True)
@@ -67,9 +78,16 @@ def select_features(
         if series.isna().all():
             dropped[col] = "entirely missing"
         elif _is_numeric_like(series):
-            numeric.append(col)
+            if not finite_numbers(series).notna().any():
+                dropped[col] = f"no finite values within +/-{MAX_ABS_TEXT}"
+            else:
+                numeric.append(col)
         else:
-            levels = series.nunique(dropna=True)
+            try:
+                levels = series.nunique(dropna=True)
+            except TypeError:  # lists, dicts: not hashable, not a feature
+                dropped[col] = "values that are lists or structs"
+                continue
             if levels > MAX_CATEGORY_LEVELS and levels > 0.5 * n:
                 dropped[col] = f"text with {levels} distinct values (an identifier or free text)"
             elif levels <= 1:
@@ -85,28 +103,114 @@ def _is_numeric_like(series: pd.Series) -> bool:
     types = pd.api.types
     return (
         types.is_bool_dtype(series)
-        or types.is_numeric_dtype(series)
+        or (types.is_numeric_dtype(series) and not types.is_complex_dtype(series))
         or types.is_datetime64_any_dtype(series)
     )
+
+
+def plain_types(frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` with the column types models take: durations as days, nested values and other
+    objects (lists, structs, bytes, UUIDs, times) as text. Plain columns are left alone."""
+    out = {}
+    changed = False
+    for col in frame.columns:
+        series = frame[col]
+        if pd.api.types.is_timedelta64_dtype(series):
+            out[col] = series.dt.total_seconds() / 86_400.0
+            changed = True
+        elif series.dtype == object and series.map(_is_exotic).any():
+            out[col] = series.map(_as_text)
+            changed = True
+        else:
+            out[col] = series
+    if not changed:
+        return frame
+    result = pd.DataFrame(out, index=frame.index)
+    result.columns = frame.columns
+    return result
+
+
+_PLAIN = (str, bool, int, float, np.number, np.bool_, decimal.Decimal, dt.date, pd.Timestamp)
+
+
+def _is_exotic(value: Any) -> bool:
+    return (
+        value is not None
+        and value is not pd.NA
+        and value is not pd.NaT
+        and not isinstance(value, _PLAIN)
+    )
+
+
+def _as_text(value: Any) -> Any:
+    if not _is_exotic(value):
+        return value
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value).hex()
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
+    return str(value)
+
+
+_NUMBER_TEXT = re.compile(
+    r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?|[+-]?(inf|infinity)", re.I
+)
+
+
+def number_or_nan(value: Any) -> float:
+    """One value as a float; NaN when it is missing or not a number.
+
+    Text is parsed strictly: ASCII digits with an optional sign, decimal point and exponent, or
+    `inf`/`infinity`; thousands separators, decimal commas, currency signs and `1_000` are not
+    numbers.
+    """
+    if value is None or value is pd.NA or value is pd.NaT:
+        return np.nan
+    if isinstance(value, str):
+        text = value.strip()
+        return float(text) if _NUMBER_TEXT.fullmatch(text) else np.nan
+    if isinstance(value, bool | np.bool_):
+        return float(value)
+    if isinstance(value, int | np.integer | decimal.Decimal):
+        try:
+            return float(value)
+        except OverflowError:  # an int beyond the double range
+            return np.inf if value > 0 else -np.inf
+    if isinstance(value, float | np.floating):
+        return float(value)
+    return np.nan
+
+
+def finite_numbers(series: pd.Series) -> pd.Series:
+    """A numeric-like column as float64, with NaN for infinities and |x| > MAX_ABS_VALUE.
+
+    Booleans are 0/1, datetimes days since 1970 (time zones converted to UTC).
+    """
+    if pd.api.types.is_datetime64_any_dtype(series):
+        if getattr(series.dt, "tz", None) is not None:
+            series = series.dt.tz_convert("UTC").dt.tz_localize(None)
+        days = (series - pd.Timestamp("1970-01-01")).dt.total_seconds() / 86_400.0
+        values = days.astype("float64")
+    elif pd.api.types.is_bool_dtype(series) and series.dtype != object:
+        values = series.astype("float64")
+    elif pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_complex_dtype(series):
+        values = pd.to_numeric(series, errors="coerce").astype("float64")
+    else:
+        values = series.map(number_or_nan).astype("float64")
+    return values.where(np.isfinite(values) & (values.abs() <= MAX_ABS_VALUE))
 
 
 def to_model_frame(frame: pd.DataFrame, features: FeatureSet) -> pd.DataFrame:
     """The feature columns with types the preprocessor accepts: numbers as float, text as object.
 
-    Datetimes become days since 1970; booleans 0/1; text keeps None for missing values (pandas 3
-    `str` columns are converted to object so scikit-learn's imputers see plain Python strings).
+    Datetimes become days since 1970; booleans 0/1; infinities and numbers beyond
+    +/-MAX_ABS_VALUE become missing (imputed), so the models never see them; text keeps None for
+    missing values (pandas 3 `str` columns are converted to object so scikit-learn's imputers see
+    plain Python strings).
     """
     out = {}
     for col in features.numeric:
-        series = frame[col]
-        if pd.api.types.is_datetime64_any_dtype(series):
-            days = (series - pd.Timestamp("1970-01-01")).dt.total_seconds() / 86_400.0
-            out[col] = days.astype("float64")
-        elif pd.api.types.is_bool_dtype(series):
-            out[col] = series.astype("float64")
-        else:
-            values = pd.to_numeric(series, errors="coerce").astype("float64")
-            out[col] = values.where(np.isfinite(values))
+        out[col] = finite_numbers(frame[col])
     for col in features.categorical:
         series = frame[col]
         text = series.astype("object").where(series.notna(), None)

@@ -49,7 +49,8 @@ Types, per column, over every row (not a sample)
 
 Writing
 - `--table` must be `schema.name` of letters, digits and `_`. The project's own schemas (staging,
-  marts, ml, sim, quality, main, and DuckDB's system schemas) and the simulator's tables
+  marts, ml, sim, quality, main, DuckDB's system schemas and catalog names: temp, system, memory,
+  warehouse_db) and the simulator's tables
   (raw.customers, raw.orders, raw.loans) are refused: dbt, training and the simulator own them.
   `raw` is the place for your data; any other schema of your own is allowed too.
 - `--if-exists replace` (the default, so a load can be re-run) swaps the new table in atomically;
@@ -81,17 +82,24 @@ import pyarrow.compute as pc
 from ml import config
 from ml.cli import ArgumentParser, run
 from ml.errors import UserError
-from ml.warehouse import parse_relation, session, write_table
+from ml.warehouse import CATALOG, parse_relation, session, write_table
 
 
 class CsvError(UserError):
     """The file cannot be loaded as a CSV table as it is (missing, binary, ragged, empty...)."""
 
 
+class EmptyCsvError(CsvError):
+    """The file has no data rows: it is empty, blank, or a header alone."""
+
+
 #: Schemas that dbt, training, the quality gate or DuckDB itself own; a CSV never lands there.
 MANAGED_SCHEMAS = frozenset(
     {"staging", "marts", "ml", "sim", "quality", "main", "information_schema", "pg_catalog"}
 )
+#: Names DuckDB gives its catalogs (the warehouse file is attached as CATALOG): a schema of that
+#: name would be ambiguous in SQL, so a CSV never lands there either.
+RESERVED_SCHEMAS = frozenset({"temp", "system", "memory", CATALOG})
 #: Tables the simulator writes and dbt reads as sources; a CSV must not replace them.
 PROTECTED_TABLES = frozenset({"raw.customers", "raw.orders", "raw.loans"})
 #: Delimiters the sniffer tries, in order of preference on a tie.
@@ -100,6 +108,7 @@ DELIMITERS = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
 MISSING_MARKERS = ("", "na", "n/a", "#n/a", "nan", "null")
 IF_EXISTS = ("replace", "fail")
 
+_TABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*")
 _CHUNK = 1 << 20
 _SAMPLE_CHARS = 1 << 16
 _MAX_SAMPLE_CHARS = 1 << 24
@@ -191,6 +200,7 @@ class _Source:
     workdir: Path
     notes: list[str] = field(default_factory=list)
     mixed_line_ends: bool = False
+    line_offset: int = 0  # blank lines cut from the start of the file (for line numbers)
 
 
 # --------------------------------------------------------------------------------------------
@@ -198,12 +208,15 @@ class _Source:
 
 
 def _check_file(path: Path) -> None:
-    if not path.exists():
-        raise CsvError(f"{path}: no such file")
-    if path.is_dir():
-        raise CsvError(f"{path}: is a directory, not a CSV file")
-    if not path.is_file():
-        raise CsvError(f"{path}: is not a regular file")
+    try:
+        if not path.exists():
+            raise CsvError(f"{path}: no such file")
+        if path.is_dir():
+            raise CsvError(f"{path}: is a directory, not a CSV file")
+        if not path.is_file():
+            raise CsvError(f"{path}: is not a regular file")
+    except OSError as err:  # a name too long, a folder on the way that cannot be searched
+        raise CsvError(f"{path}: cannot be read ({err.strerror or err})") from None
     if not os.access(path, os.R_OK):
         raise CsvError(f"{path}: cannot be read (permission denied)")
 
@@ -227,7 +240,7 @@ def _scan_bytes(path: Path) -> tuple[str, int | None]:
         if not head.strip(b" \t\r\n"):
             rest = fh.read(1)
             if not rest:
-                raise CsvError(f"{path}: the file is empty")
+                raise EmptyCsvError(f"{path}: the file is empty")
             fh.seek(0)
         for magic, what in _SIGNATURES.items():
             if head.startswith(magic):
@@ -372,7 +385,7 @@ def _sniff(source: _Source, path: Path) -> _Dialect:
         blanks = _LEADING_BLANKS.match(sample)
         body = sample[blanks.end() if blanks else 0 :]
         if not truncated and not body.strip():
-            raise CsvError(f"{path}: the file is empty (no header line)")
+            raise EmptyCsvError(f"{path}: the file is empty (no header line)")
         with _field_limit():
             by_delim = {d: _records(body, d) for d in DELIMITERS}
         if truncated:
@@ -452,7 +465,7 @@ def _physical_line(source: _Source, dialect: _Dialect, record_no: int) -> int | 
                 next(reader)
                 count += 1
                 if count == record_no:
-                    return start + dialect.skip_lines
+                    return start + dialect.skip_lines + source.line_offset
         except (StopIteration, csv.Error):
             return None
 
@@ -471,11 +484,12 @@ def _first_bad_record(source: _Source, dialect: _Dialect, width: int) -> tuple[i
                 start = reader.line_num + 1
                 record = next(reader)
                 if record and len(record) != width:
-                    return start + dialect.skip_lines, _count_problem(len(record), width)
+                    line = start + dialect.skip_lines + source.line_offset
+                    return line, _count_problem(len(record), width)
         except StopIteration:
             return None
         except csv.Error as err:
-            return start + dialect.skip_lines, _quote_problem(str(err))
+            return start + dialect.skip_lines + source.line_offset, _quote_problem(str(err))
 
 
 def _count_problem(found: int, width: int) -> str:
@@ -674,11 +688,51 @@ def _normalise_line_ends(source: _Source, dialect: _Dialect, path: Path) -> None
     source.notes.append("line ends normalised before reading (the file mixes CRLF and LF)")
 
 
+def _cut_leading_blank_lines(source: _Source, dialect: _Dialect) -> _Dialect:
+    """Point `source` at a copy of its text without the leading blank lines."""
+    target = source.workdir / "body.csv"
+    with (
+        source.text_path.open(encoding="utf-8-sig", newline="") as src,
+        target.open("w", encoding="utf-8", newline="") as dst,
+    ):
+        for _ in range(dialect.skip_lines):
+            src.readline()
+        while chunk := src.read(_CHUNK):
+            dst.write(chunk)
+    source.text_path = target
+    source.line_offset += dialect.skip_lines
+    return replace(dialect, skip_lines=0)
+
+
+def _count_rows(con: duckdb.DuckDBPyConnection, width: int) -> int:
+    if width == 1:  # DuckDB reads a blank line of a one-column file as a NULL field
+        con.execute("delete from src where c0 is null")
+    return int(con.execute("select count(*) from src").fetchall()[0][0])
+
+
+def _has_data_records(source: _Source, dialect: _Dialect, width: int) -> bool:
+    """True when Python's csv module finds a data record after the header (in a one-column
+    file, a non-blank one)."""
+    with source.text_path.open(encoding="utf-8-sig", newline="") as fh, _field_limit():
+        for _ in range(dialect.skip_lines):
+            fh.readline()
+        reader = csv.reader(fh, delimiter=dialect.delimiter, skipinitialspace=True)
+        try:
+            next(reader)  # the header
+            return any(record and (width > 1 or record[0].strip()) for record in reader)
+        except (StopIteration, csv.Error):
+            return False
+
+
 def _parse_and_type(
     source: _Source, dialect: _Dialect, names: list[str], path: Path
 ) -> tuple[pa.Table, list[Column]]:
     width = len(names)
     columns = "{" + ", ".join(f"'c{i}': 'VARCHAR'" for i in range(width)) + "}"
+    if dialect.skip_lines:
+        # DuckDB's `skip` miscounts blank lines whose line ends differ from the rest of the file
+        # (it then reads no rows, or shifts a field): cut them off instead
+        dialect = _cut_leading_blank_lines(source, dialect)
 
     def reader(source: _Source) -> str:
         return (
@@ -704,11 +758,19 @@ def _parse_and_type(
                 con.execute(f"create table src as select * from {reader(source)}")
             except duckdb.Error as err:
                 raise _duckdb_problem(err, source, dialect, path) from None
-        if width == 1:  # DuckDB reads a blank line of a one-column file as a NULL field
-            con.execute("delete from src where c0 is null")
-        rows = con.execute("select count(*) from src").fetchall()[0][0]
+        rows = _count_rows(con, width)
+        if rows == 0 and not source.mixed_line_ends and _has_data_records(source, dialect, width):
+            # DuckDB reads no rows at all, without an error, when blank lines before the header
+            # and the header itself end differently (`\n\na,b\r\n1,2\r\n`): the same cure
+            _normalise_line_ends(source, dialect, path)
+            con.execute("drop table src")
+            try:
+                con.execute(f"create table src as select * from {reader(source)}")
+            except duckdb.Error as err:
+                raise _duckdb_problem(err, source, dialect, path) from None
+            rows = _count_rows(con, width)
         if rows == 0:
-            raise CsvError(f"{path}: has a header but no data rows")
+            raise EmptyCsvError(f"{path}: has a header but no data rows")
         types = _infer_types(con, width)
         select = ", ".join(
             f"{_cast_sql(f'c{i}', t.duck_type, t.has_markers)} as c{i}" for i, t in enumerate(types)
@@ -762,7 +824,7 @@ def read_csv(path: str | Path) -> tuple[pa.Table, CsvInfo]:
 
 def check_table_name(table: str) -> tuple[str, str]:
     """Validate `--table`: `schema.name` of plain identifiers, outside the managed schemas."""
-    if not isinstance(table, str) or table.strip().count(".") != 1:
+    if not isinstance(table, str) or not _TABLE_NAME.fullmatch(table.strip()):
         raise UserError(
             f"invalid table name {table!r}: use schema.name (e.g. raw.my_data) "
             "with letters, digits and _ only"
@@ -772,6 +834,11 @@ def check_table_name(table: str) -> tuple[str, str]:
         raise UserError(
             f"refusing to write into schema {schema!r}: the project manages it "
             f"({', '.join(sorted(MANAGED_SCHEMAS - {'information_schema', 'pg_catalog'}))}); "
+            "load into raw (e.g. raw.my_data) or a schema of your own"
+        )
+    if schema.lower() in RESERVED_SCHEMAS:
+        raise UserError(
+            f"refusing to write into schema {schema!r}: DuckDB uses that name for a catalog; "
             "load into raw (e.g. raw.my_data) or a schema of your own"
         )
     if f"{schema}.{name}".lower() in PROTECTED_TABLES:
@@ -821,7 +888,11 @@ def load_csv(
                 f"table {relation} already exists (--if-exists fail); "
                 "use --if-exists replace to overwrite it"
             )
-        write_table(con, data, relation)
+        try:
+            write_table(con, data, relation)
+        except duckdb.Error as err:  # rolled back: the warehouse is as it was
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise UserError(f"cannot write {relation}: {first}") from None
     return replace(
         info,
         table=relation,
