@@ -54,6 +54,7 @@ from sklearn.tree import DecisionTreeClassifier, export_text
 
 from ml import config
 from ml.cli import ArgumentParser, positive_int, run
+from ml.cli import seed as seed_type
 from ml.errors import RelationNotFoundError, UserError
 from ml.experiment import new_run_id
 from ml.warehouse import (
@@ -547,7 +548,7 @@ def run_segmentation(
 def main(argv: Sequence[str] | None = None) -> int:
     """CLI entry point."""
     parser = ArgumentParser(prog="python -m ml.segment", description=__doc__.split("\n")[0])
-    parser.add_argument("--seed", type=int, default=config.DEFAULT_SEED, help="random seed")
+    parser.add_argument("--seed", type=seed_type, default=config.DEFAULT_SEED, help="random seed")
     parser.add_argument("--k-min", type=positive_int, default=DEFAULT_K_MIN, help="smallest k")
     parser.add_argument("--k-max", type=positive_int, default=DEFAULT_K_MAX, help="largest k")
     parser.add_argument(

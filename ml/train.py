@@ -33,6 +33,7 @@ from rich.table import Table
 
 from ml import config, evaluate, experiment
 from ml.cli import ArgumentParser, non_negative_int, positive_int, run
+from ml.cli import seed as seed_type
 from ml.experiment import (
     TaskResult,
     builtin_or_custom,
@@ -97,7 +98,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         choices=["auto", *config.PROBLEM_TYPES],
         help="problem type of --table (default: inferred from the target)",
     )
-    parser.add_argument("--seed", type=int, default=config.DEFAULT_SEED, help="random seed")
+    parser.add_argument("--seed", type=seed_type, default=config.DEFAULT_SEED, help="random seed")
     parser.add_argument("--fast", action="store_true", help="small search spaces (tests)")
     parser.add_argument("--cost-fp", type=float, help="cost of a false positive (binary)")
     parser.add_argument("--cost-fn", type=float, help="cost of a false negative (binary)")

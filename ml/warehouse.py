@@ -8,7 +8,9 @@ another writes. `connect` therefore waits a bounded time for the lock and then r
 from __future__ import annotations
 
 import contextlib
+import os
 import re
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -41,7 +43,7 @@ def parse_relation(relation: str, default_schema: str = "main") -> tuple[str, st
     parts = relation.strip().split(".") if isinstance(relation, str) else []
     if len(parts) == 1:
         parts = [default_schema, parts[0]]
-    if len(parts) != 2 or not all(_IDENT.match(p) for p in parts):
+    if len(parts) != 2 or not all(_IDENT.fullmatch(p) for p in parts):
         raise UserError(
             f"invalid table name {relation!r}: use schema.table with letters, digits and _ only"
         )
@@ -164,6 +166,30 @@ def write_table(con: duckdb.DuckDBPyConnection, data: Any, relation: str) -> int
     return next(iter(write_tables(con, {relation: data}).values()))
 
 
+#: Fault-injection hook for the tests (tests/integration/test_faults.py), inert unless set: the
+#: seconds `write_tables` sleeps INSIDE its open transaction, after every table is staged and
+#: swapped and before the commit, announced by one stderr line starting with the variable's name.
+#: It lets a test kill a writer at the one moment that matters (old tables dropped, new ones
+#: renamed, nothing committed) deterministically. Never set it outside tests.
+TEST_PAUSE_BEFORE_COMMIT = "ML_TEST_PAUSE_BEFORE_COMMIT"
+
+
+def _test_pause_before_commit(relations: list[str]) -> None:
+    value = os.environ.get(TEST_PAUSE_BEFORE_COMMIT, "").strip()
+    try:
+        seconds = float(value) if value else 0.0
+    except ValueError:
+        seconds = 0.0
+    if seconds > 0:
+        print(
+            f"{TEST_PAUSE_BEFORE_COMMIT}: {', '.join(relations)} staged in the open transaction; "
+            f"sleeping {seconds:g}s before the commit",
+            file=sys.stderr,
+            flush=True,
+        )
+        time.sleep(seconds)
+
+
 def write_tables(con: duckdb.DuckDBPyConnection, tables: dict[str, Any]) -> dict[str, int]:
     """Replace several tables in ONE transaction: all of them change, or none does.
 
@@ -187,6 +213,7 @@ def write_tables(con: duckdb.DuckDBPyConnection, tables: dict[str, Any]) -> dict
                 con.execute(f"create table {staged} as select * from {quote_ident(view)}")
                 con.execute(f"drop table if exists {target}")
                 con.execute(f"alter table {staged} rename to {quote_ident(table)}")
+            _test_pause_before_commit([f"{schema}.{table}" for schema, table, _ in plan])
             con.execute("commit")
         except BaseException:
             con.execute("rollback")

@@ -23,12 +23,15 @@ final as (
     select
         customer_id,
         count(*) as order_count,
-        sum(amount) as total_spend,
+        -- money and rates are summed as decimals: a floating-point sum depends on the order of
+        -- its terms, which a parallel build does not fix, so the features would differ in the
+        -- last bits from build to build (amounts have 2 decimals, discounts 4)
+        sum(amount::decimal(18, 2))::double as total_spend,
         min(ordered_at) as first_ordered_at,
         max(ordered_at) as last_ordered_at,
         count(*) filter (where is_last_90d) as orders_last_90d,
-        coalesce(sum(amount) filter (where is_last_90d), 0) as spend_last_90d,
-        avg(discount_pct) as avg_discount_pct,
+        coalesce(sum(amount::decimal(18, 2)) filter (where is_last_90d), 0)::double as spend_last_90d,
+        avg(discount_pct::decimal(18, 4))::double as avg_discount_pct,
         avg(items) as avg_items_per_order,
         avg(cast(is_returned as double)) as return_rate,
         count(*) filter (where category = 'electronics') as electronics_order_count,
