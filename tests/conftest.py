@@ -28,7 +28,7 @@ def run_cli(
     args: list[str],
     env_extra: dict[str, str] | None = None,
     check: bool = True,
-    timeout: float = 600,
+    timeout: float = 1200,
 ) -> subprocess.CompletedProcess[str]:
     """Run a command from the repository root with the test's environment; capture its output."""
     env = {

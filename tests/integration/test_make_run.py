@@ -46,6 +46,7 @@ def make_run(tmp_path_factory: pytest.TempPathFactory):
             "DBT_TARGET_PATH": str(workdir / "target"),
             "DBT_LOG_PATH": str(workdir / "logs"),
         },
+        timeout=1800,  # the whole pipeline: generous, so a busy CI machine is not a failure
     )
     return warehouse, proc
 
