@@ -835,13 +835,14 @@ def prediction_frame(
     return out
 
 
-def metadata_for(result: TaskResult, candidate: Candidate, seed: int) -> dict[str, Any]:
-    """What ml.predict needs to validate and score new rows, and what a person wants to know."""
-    data = result.data
+def scoring_metadata(
+    data: TaskData, run_id: str, model_name: str, threshold: float | None, seed: int
+) -> dict[str, Any]:
+    """What ml.predict needs to validate and score new rows with a model trained on `data`."""
     return {
         "task": data.spec.name,
-        "run_id": result.run_id,
-        "model_name": candidate.name,
+        "run_id": run_id,
+        "model_name": model_name,
         "problem": data.spec.problem,
         "relation": data.spec.relation,
         "target": data.spec.target,
@@ -858,13 +859,20 @@ def metadata_for(result: TaskResult, candidate: Candidate, seed: int) -> dict[st
         "classes": data.classes,
         "class_labels": data.class_labels,
         "target_mapping": data.target_mapping,
-        "threshold": candidate.threshold,
-        "refit_on_all_labelled_rows": candidate.refit_seconds is not None,
-        "metrics": {"val": candidate.val, "test": candidate.test},
-        "params": candidate.params,
+        "threshold": threshold,
         "seed": seed,
         "versions": library_versions(),
         "data_fingerprint": data.fingerprint,
+    }
+
+
+def metadata_for(result: TaskResult, candidate: Candidate, seed: int) -> dict[str, Any]:
+    """What ml.predict needs to validate and score new rows, and what a person wants to know."""
+    return {
+        **scoring_metadata(result.data, result.run_id, candidate.name, candidate.threshold, seed),
+        "refit_on_all_labelled_rows": candidate.refit_seconds is not None,
+        "metrics": {"val": candidate.val, "test": candidate.test},
+        "params": candidate.params,
     }
 
 
