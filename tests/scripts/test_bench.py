@@ -73,12 +73,13 @@ def test_every_size_has_its_sections(tiny_bench) -> None:
     assert sim["rows_per_s"] == pytest.approx(sim["raw_rows"] / sim["seconds"])
     dbt, duck = run["dbt"], run["duckdb"]
     assert dbt["build_s"] > dbt["execute_s"] > 0 and dbt["parse_s"] > 0
-    # every model, seed and data test dbt ran was replayed, without errors; no unit tests
+    # every model, seed, data test and unit test dbt ran was replayed, without errors
     assert duck["errors"] == {}
     assert duck["statements"]["model"] == dbt["nodes"]["model"]
     assert duck["statements"]["test"] == dbt["nodes"]["test"]
     assert duck["statements"]["seed"] == dbt["nodes"]["seed"]
-    assert dbt["nodes"]["unit_test"] > 0 and not duck["unit_tests_included"]
+    assert dbt["nodes"]["unit_test"] > 0 and duck["unit_tests_included"]
+    assert duck["statements"]["unit_test"] == dbt["nodes"]["unit_test"]
     assert run["dbt_vs_duckdb_ratio"] == pytest.approx(dbt["build_s"] / duck["seconds"])
     scoring = run["scoring"]
     assert scoring["input"]["rows"] == 3000
