@@ -502,18 +502,22 @@ def oracle_metrics(
     return evaluate.multiclass_metrics(y_test, proba, classes)
 
 
-def library_versions() -> dict[str, str]:
-    """Versions of the libraries a model depends on."""
+#: The libraries a saved model depends on (their versions go into its metadata).
+MODEL_LIBRARIES = (
+    "scikit-learn",
+    "xgboost-cpu",
+    "tensorflow-cpu",
+    "keras",
+    "pandas",
+    "numpy",
+    "duckdb",
+)
+
+
+def library_versions(dists: tuple[str, ...] = MODEL_LIBRARIES) -> dict[str, str]:
+    """Versions of the installed distributions `dists` (default: what a model depends on)."""
     out = {}
-    for dist in (
-        "scikit-learn",
-        "xgboost-cpu",
-        "tensorflow-cpu",
-        "keras",
-        "pandas",
-        "numpy",
-        "duckdb",
-    ):
+    for dist in dists:
         try:
             out[dist] = importlib_metadata.version(dist)
         except importlib_metadata.PackageNotFoundError:

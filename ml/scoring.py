@@ -611,18 +611,6 @@ class BatchScorer:
         """Predictions of a batch on the fast path."""
         return self.predict_prepared(self.prepare(batch))
 
-    def values(self, batch: pa.RecordBatch | pa.Table) -> np.ndarray:
-        """Predictions of a non-empty batch: values (regression), positive-class probability
-        (binary) or the probability matrix (multiclass), as `TrainedModel.predict` computes."""
-        if self.fast and not self.verified:
-            self.verify(batch)
-        if self.fast:
-            try:
-                return self.fast_values(batch)
-            except _Unsupported as why:
-                self.stand_in, self.fallback_reason = None, str(why)
-        return self.generic_values(batch)
-
     def verify(self, batch: pa.RecordBatch | pa.Table) -> None:
         """Check the fast path against the generic one on the first rows; fall back if differing."""
         self.verified = True
@@ -630,17 +618,20 @@ class BatchScorer:
         try:
             fast = self.fast_values(sample)
         except _Unsupported as why:
-            self.stand_in, self.fallback_reason = None, str(why)
+            self.fall_back(str(why))
             return
         reference = self.generic_values(sample)
         if fast.shape != reference.shape or not np.array_equal(fast, reference, equal_nan=True):
             diff = np.abs(np.asarray(fast, float) - np.asarray(reference, float))
-            self.stand_in = None
-            self.fallback_reason = (
+            self.fall_back(
                 "fast path differs from the pipeline on the first batch "
                 f"(max |difference| {np.nanmax(diff) if diff.size else float('nan'):.3g})"
             )
         self.timings.clear()
+
+    def fall_back(self, why: str) -> None:
+        """Score from now on through the generic path, saying why."""
+        self.stand_in, self.fallback_reason = None, why
 
 
 # ---------------------------------------------------------------------------------------------
@@ -868,7 +859,7 @@ class _Prefetcher:
         try:
             return self._timed("prepare", scorer.prepare, batch, slot)
         except _Unsupported as why:  # score the rest on the generic path
-            scorer.stand_in, scorer.fallback_reason = None, str(why)
+            scorer.fall_back(str(why))
             return None
 
     def _put(self, item) -> bool:

@@ -47,7 +47,6 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any
 
@@ -149,22 +148,10 @@ def machine_info() -> dict[str, Any]:
 
 def library_versions() -> dict[str, str]:
     """Versions of what the benchmark exercises."""
-    out = {}
-    for dist in (
-        "duckdb",
-        "dbt-core",
-        "dbt-duckdb",
-        "pandas",
-        "numpy",
-        "pyarrow",
-        "scikit-learn",
-        "xgboost-cpu",
-        "tensorflow-cpu",
-        "keras",
-    ):
-        with contextlib.suppress(importlib_metadata.PackageNotFoundError):
-            out[dist] = importlib_metadata.version(dist)
-    return out
+    from ml.experiment import MODEL_LIBRARIES
+    from ml.experiment import library_versions as versions
+
+    return versions(("dbt-core", "dbt-duckdb", "pyarrow", *MODEL_LIBRARIES))
 
 
 def _children_cpu() -> float:
