@@ -108,6 +108,8 @@ class ScoringStats:
     CPU is the whole process's during the stage (the estimators use their own threads), so it
     includes overlapping background work. `writer_s` / `writer_cpu_s`: the insert thread.
     `estimator_s`: wall seconds per ensemble member (the whole pipeline on the generic path).
+    `compiled_trees`: per xgboost member, "compiled" when `ml.trees` evaluated its trees, else
+    why xgboost did.
     """
 
     rows: int = 0
@@ -121,6 +123,7 @@ class ScoringStats:
     writer_cpu_s: float = 0.0
     fast: bool = False
     fallback_reason: str | None = None
+    compiled_trees: dict[str, str] = field(default_factory=dict)
 
     def add(self, stage: str, wall: float, cpu: float) -> None:
         """Add a lap to a stage."""
@@ -399,8 +402,31 @@ def _layout(estimator: Any) -> str:
     return "F" if isinstance(estimator, fast_layouts) else "C"
 
 
+def _compiled_trees(estimator: Any) -> tuple[Any, str | None]:
+    """`ml.trees.CompiledTrees` of an xgboost estimator and the method it stands in for, or
+    (None, why not)."""
+    try:
+        from xgboost import XGBClassifier, XGBRegressor
+    except ImportError:  # pragma: no cover - xgboost is a dependency
+        return None, "xgboost is not installed"
+    if type(estimator) not in (XGBClassifier, XGBRegressor):
+        return None, None
+    from ml.trees import CompiledTrees, Unsupported
+
+    try:
+        return CompiledTrees.of(estimator), None
+    except Unsupported as why:
+        return None, str(why)
+
+
 class _Member:
-    """A pipeline's final estimator, fed the matrix of its (shared) preprocessing."""
+    """A pipeline's final estimator, fed the matrix of its (shared) preprocessing.
+
+    An xgboost estimator's trees are evaluated by `ml.trees.CompiledTrees` instead, once its
+    first call has matched xgboost's own predictions (up to VERIFY_ROWS rows) bit for bit;
+    otherwise (or where the model is not one it reproduces) xgboost predicts, and
+    `compiled_reason` says why.
+    """
 
     def __init__(self, estimator: Any, prep: _Prep, name: str, timings: dict) -> None:
         self.estimator = estimator
@@ -409,14 +435,38 @@ class _Member:
         prep.needs_c |= self.layout == "C"
         self.name = name
         self.timings = timings
+        self.compiled, self.compiled_reason = _compiled_trees(estimator)
+        self.compiled_checked = False
 
     @property
     def classes_(self):
         return self.estimator.classes_
 
+    def _compiled_method(self, method: str) -> Callable | None:
+        if self.compiled is None:
+            return None
+        wanted = "predict_proba" if self.compiled.objective == "binary:logistic" else "predict"
+        return getattr(self.compiled, method) if method == wanted else None
+
     def _call(self, method: str, matrices: dict[str, dict[str, np.ndarray]]):
         clock = _Clock()
-        result = getattr(self.estimator, method)(matrices[self.prep_key][self.layout])
+        X = matrices[self.prep_key][self.layout]
+        compiled = self._compiled_method(method)
+        if compiled is None:
+            result = getattr(self.estimator, method)(X)
+        else:
+            result = compiled(X)
+            if not self.compiled_checked:
+                self.compiled_checked = True
+                head = X[:VERIFY_ROWS]
+                reference = getattr(self.estimator, method)(head)
+                if not (
+                    result.dtype == reference.dtype
+                    and np.array_equal(result[: len(head)], reference, equal_nan=True)
+                ):
+                    self.compiled = None
+                    self.compiled_reason = "compiled trees differ from xgboost on the first rows"
+                    result = getattr(self.estimator, method)(X)
         _add_time(self.timings, self.name, clock.lap())
         return result
 
@@ -433,28 +483,32 @@ class _Member:
 _ENSEMBLES = (VotingClassifier, VotingRegressor, StackingClassifier, StackingRegressor)
 
 
-def _compile(estimator: Any, name: str, preps: dict[str, _Prep], timings: dict) -> Any:
+def _compile(
+    estimator: Any, name: str, preps: dict[str, _Prep], timings: dict, members: list
+) -> Any:
     """A stand-in for `estimator` that takes {preprocessing key: matrices} instead of a frame.
 
     Ensembles are shallow copies whose fitted members are replaced; everything else (voting
-    weights, the stacking meta-learner, label encoders) is the fitted object's own.
+    weights, the stacking meta-learner, label encoders) is the fitted object's own. Each
+    `_Member` made is appended to `members`.
     """
     if isinstance(estimator, FrozenEstimator):
-        return _compile(estimator.estimator, name, preps, timings)
+        return _compile(estimator.estimator, name, preps, timings, members)
     if isinstance(estimator, Pipeline):
         _require(len(estimator.steps) == 2, f"pipeline {name!r} is not preprocessing + model")
         prep = _Prep(estimator.steps[0][1])
         prep = preps.setdefault(prep.key, prep)
         final = estimator.steps[1][1]
         _require(not isinstance(final, str), f"pipeline {name!r} has no model")
-        return _Member(final, prep, name, timings)
+        members.append(_Member(final, prep, name, timings))
+        return members[-1]
     if isinstance(estimator, _ENSEMBLES):
         _require(not getattr(estimator, "passthrough", False), "stacking passes the input through")
         names = [n for n, e in estimator.estimators if not (isinstance(e, str) and e == "drop")]
         _require(len(names) == len(estimator.estimators_), "ensemble members do not line up")
         stand_in = copy.copy(estimator)
         stand_in.estimators_ = [
-            _compile(member, member_name, preps, timings)
+            _compile(member, member_name, preps, timings, members)
             for member_name, member in zip(names, estimator.estimators_, strict=True)
         ]
         return stand_in
@@ -488,12 +542,14 @@ class BatchScorer:
         self.fallback_reason: str | None = None if fast else "fast path not requested"
         self.stand_in: Any = None
         self.preps: dict[str, _Prep] = {}
+        self.members: list[_Member] = []
         self.verified = False
         if fast:
             try:
                 self._compile()
             except _Unsupported as why:
                 self.stand_in, self.preps, self.fallback_reason = None, {}, str(why)
+                self.members = []
 
     def _compile(self) -> None:
         for col in self.numeric_features:
@@ -505,7 +561,11 @@ class BatchScorer:
                 kind = kind.value_type
             _require(any(t(kind) for t in _TEXT_ARROW), f"text column {col!r} is {kind}")
         preps: dict[str, _Prep] = {}
-        self.stand_in = _compile(self.model.pipeline, self.model.model_name, preps, self.timings)
+        members: list[_Member] = []
+        self.stand_in = _compile(
+            self.model.pipeline, self.model.model_name, preps, self.timings, members
+        )
+        self.members = members
         self.preps = preps
         for prep in preps.values():
             _require(set(prep.numeric) <= set(self.numeric_features), "reads other numbers")
@@ -546,6 +606,18 @@ class BatchScorer:
             else:
                 columns[col] = pa.nulls(n, type=kind)
         return model_frame(self.model, pa.table(columns).to_pandas())
+
+    def compiled_trees(self) -> dict[str, str]:
+        """Per xgboost member of the fast path: "compiled" or why xgboost predicts itself."""
+        if not self.fast:
+            return {}
+        out = {}
+        for member in self.members:
+            if member.compiled is not None:
+                out[member.name] = "compiled"
+            elif member.compiled_reason:
+                out[member.name] = member.compiled_reason
+        return out
 
     @property
     def fast(self) -> bool:
@@ -1115,6 +1187,7 @@ def score_table(
     stats.rows = rows
     stats.fast = bool(scorer and scorer.fast)
     stats.fallback_reason = scorer.fallback_reason if scorer else None
+    stats.compiled_trees = scorer.compiled_trees() if scorer else {}
     stats.seconds = time.perf_counter() - started
     stats.cpu_s = time.process_time() - cpu_started
     return rows

@@ -455,3 +455,37 @@ def test_bad_requests_are_refused(models, built_copy) -> None:
             score_table(con, model, "marts.loan_features", "MARTS.loan_features")
         with pytest.raises(UserError, match="batch_rows"):
             score_table(con, model, "marts.loan_features", "ml.scored", 0)
+
+
+def test_xgboost_members_are_evaluated_by_compiled_trees(models, built_copy) -> None:
+    """Binary and regression xgboost members run on ml.trees; a multiclass one stays xgboost's."""
+    reports = {}
+    with session(built_copy) as con:
+        for name in ("loan_xgboost", "satisfaction_stacking", "segment_voting"):
+            model = models[name]
+            stats = ScoringStats()
+            score_table(con, model, model.metadata["relation"], "ml.scored", 400, stats=stats)
+            assert stats.fast, stats.fallback_reason
+            reports[name] = stats.compiled_trees
+    assert reports["loan_xgboost"] == {"xgboost": "compiled"}
+    assert reports["satisfaction_stacking"]["xgboost"] == "compiled"
+    assert "multi:softprob" in reports["segment_voting"]["xgboost"]
+
+
+def test_compiled_trees_that_differ_from_xgboost_are_dropped(models, built_copy, monkeypatch):
+    from ml.trees import CompiledTrees
+
+    original = CompiledTrees.predict_proba
+
+    def off_by_a_little(self, X):
+        return np.nextafter(original(self, X), np.float32(2))
+
+    monkeypatch.setattr(CompiledTrees, "predict_proba", off_by_a_little)
+    model = models["loan_xgboost"]
+    stats = ScoringStats()
+    with session(built_copy) as con:
+        score_table(con, model, "marts.loan_features", "ml.scored", 300, stats=stats)
+        expected = _reference(con, model, "marts.loan_features")
+        got = read_relation(con, "ml.scored")
+    assert stats.fast and "differ" in stats.compiled_trees["xgboost"]
+    _assert_same_rows(got, expected, "loan_id")
