@@ -37,7 +37,11 @@ def _with_thresholds(model, X: np.ndarray) -> np.ndarray:
     columns = compiled.used[compiled.feat.ravel()]
     for k, (column, value) in enumerate(zip(columns, compiled.thr.ravel(), strict=True)):
         for j, v in enumerate(
-            (value, np.nextafter(value, np.float32(-np.inf)), np.nextafter(value, np.float32(np.inf)))
+            (
+                value,
+                np.nextafter(value, np.float32(-np.inf)),
+                np.nextafter(value, np.float32(np.inf)),
+            )
         ):
             rows[3 * k + j, column] = float(v)
     return rows
