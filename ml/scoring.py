@@ -411,21 +411,24 @@ def _compiled_trees(estimator: Any) -> tuple[Any, str | None]:
         return None, "xgboost is not installed"
     if type(estimator) not in (XGBClassifier, XGBRegressor):
         return None, None
-    from ml.trees import CompiledTrees, Unsupported
+    from ml.trees import CompiledTrees, Unsupported, warm_up
 
     try:
-        return CompiledTrees.of(estimator), None
+        compiled = CompiledTrees.of(estimator)
     except Unsupported as why:
         return None, str(why)
+    warm_up()  # numba loads in the background; xgboost predicts until it is ready
+    return compiled, None
 
 
 class _Member:
     """A pipeline's final estimator, fed the matrix of its (shared) preprocessing.
 
-    An xgboost estimator's trees are evaluated by `ml.trees.CompiledTrees` instead, once its
-    first call has matched xgboost's own predictions (up to VERIFY_ROWS rows) bit for bit;
-    otherwise (or where the model is not one it reproduces) xgboost predicts, and
-    `compiled_reason` says why.
+    An xgboost estimator's trees are evaluated by `ml.trees.CompiledTrees` instead, from the
+    first call after the kernel has loaded in the background (until then, e.g. for a small
+    table, xgboost predicts: loading numba takes about a second), once that call has matched
+    xgboost's own predictions (up to VERIFY_ROWS rows) bit for bit. Otherwise (or where the
+    model is not one it reproduces) xgboost predicts, and `compiled_reason` says why.
     """
 
     def __init__(self, estimator: Any, prep: _Prep, name: str, timings: dict) -> None:
@@ -437,6 +440,7 @@ class _Member:
         self.timings = timings
         self.compiled, self.compiled_reason = _compiled_trees(estimator)
         self.compiled_checked = False
+        self.compiled_rows = 0  # rows the compiled trees predicted
 
     @property
     def classes_(self):
@@ -444,6 +448,13 @@ class _Member:
 
     def _compiled_method(self, method: str) -> Callable | None:
         if self.compiled is None:
+            return None
+        from ml.trees import kernel_error, kernel_ready
+
+        if not kernel_ready():
+            error = kernel_error()
+            if error is not None:
+                self.compiled, self.compiled_reason = None, f"kernel did not load: {error}"
             return None
         wanted = "predict_proba" if self.compiled.objective == "binary:logistic" else "predict"
         return getattr(self.compiled, method) if method == wanted else None
@@ -467,6 +478,8 @@ class _Member:
                     self.compiled = None
                     self.compiled_reason = "compiled trees differ from xgboost on the first rows"
                     result = getattr(self.estimator, method)(X)
+            if self.compiled is not None:
+                self.compiled_rows += len(X)
         _add_time(self.timings, self.name, clock.lap())
         return result
 
@@ -608,13 +621,18 @@ class BatchScorer:
         return model_frame(self.model, pa.table(columns).to_pandas())
 
     def compiled_trees(self) -> dict[str, str]:
-        """Per xgboost member of the fast path: "compiled" or why xgboost predicts itself."""
+        """Per xgboost member of the fast path: "compiled" (the compiled trees predicted rows),
+        "not used: ..." or why xgboost predicts itself."""
         if not self.fast:
             return {}
         out = {}
         for member in self.members:
             if member.compiled is not None:
-                out[member.name] = "compiled"
+                out[member.name] = (
+                    "compiled"
+                    if member.compiled_rows
+                    else "not used: xgboost scored every row while numba was loading"
+                )
             elif member.compiled_reason:
                 out[member.name] = member.compiled_reason
         return out

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -69,10 +70,70 @@ def _require(condition: bool, why: str) -> None:
 
 
 def _get_kernel():
-    """The numba kernel, compiled on first use (numba caches it on disk)."""
+    """The numba kernel (importing numba and loading the compiled code from numba's disk cache,
+    or compiling it, the first time: about a second)."""
     from ml._tree_kernel import evaluate
 
     return evaluate
+
+
+_warm = threading.Event()
+_warm_lock = threading.Lock()
+_warm_thread: threading.Thread | None = None
+_warm_error: BaseException | None = None
+
+
+def _load_kernel() -> None:
+    global _warm_error
+    try:
+        kernel = _get_kernel()
+        one = np.ones((1, 1), np.int32)
+        kernel(
+            np.zeros((1, 1), order="F"),
+            np.zeros(1, np.int64),
+            1,
+            one * 0,
+            np.zeros((1, 1), np.float32),
+            one,
+            np.zeros((1, 2), np.float32),
+            np.float32(0),
+            0,
+            BLOCK_ROWS,
+            0,
+            1,
+            np.empty(1, np.float32),
+        )
+    except BaseException as err:  # reported by kernel_state(); xgboost keeps predicting
+        _warm_error = err
+    else:
+        _warm.set()
+
+
+def warm_up() -> None:
+    """Start loading the kernel in a background thread (once per process), so that a caller
+    can keep predicting with xgboost meanwhile instead of waiting for numba."""
+    global _warm_thread
+    with _warm_lock:
+        if _warm_thread is None:
+            _warm_thread = threading.Thread(
+                target=_load_kernel, name="ml.trees warm-up", daemon=True
+            )
+            _warm_thread.start()
+
+
+def kernel_ready(wait: float | None = 0.0) -> bool:
+    """True once the kernel is loaded (`wait`: seconds to wait for it, None: until loaded or
+    failed). Starts loading it if nobody has."""
+    warm_up()
+    if wait is None:
+        _warm_thread.join()
+        return _warm.is_set()
+    return _warm.wait(wait)
+
+
+def kernel_error() -> BaseException | None:
+    """Why the kernel could not be loaded, if it could not."""
+    return _warm_error
 
 
 def _depth(tree: dict) -> int:

@@ -1181,6 +1181,9 @@ def markdown(result: dict[str, Any], png: Path | None) -> str:
         members = ", ".join(f"{k} {v:.1f} s" for k, v in st["estimator_s"].items())
         stand_in = ", stand-in: no training" if r.get("stand_in") else ""
         path = "fast path" if st["fast"] else f"generic path: {st['fallback_reason']}"
+        compiled = st.get("compiled_trees") or {}
+        if compiled:
+            path += "; xgboost trees: " + ", ".join(f"{k} {v}" for k, v in compiled.items())
         lines += [
             f"- {role}: `{r['model_name']}` ({r['model_class']}{stand_in}), "
             f"{r['rows']:,} rows in {r['seconds']:.1f} s = {_fmt(r['rows_per_s'])} rows/s "

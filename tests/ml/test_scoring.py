@@ -459,6 +459,9 @@ def test_bad_requests_are_refused(models, built_copy) -> None:
 
 def test_xgboost_members_are_evaluated_by_compiled_trees(models, built_copy) -> None:
     """Binary and regression xgboost members run on ml.trees; a multiclass one stays xgboost's."""
+    from ml import trees
+
+    assert trees.kernel_ready(wait=None), trees.kernel_error()
     reports = {}
     with session(built_copy) as con:
         for name in ("loan_xgboost", "satisfaction_stacking", "segment_voting"):
@@ -473,8 +476,10 @@ def test_xgboost_members_are_evaluated_by_compiled_trees(models, built_copy) -> 
 
 
 def test_compiled_trees_that_differ_from_xgboost_are_dropped(models, built_copy, monkeypatch):
+    from ml import trees
     from ml.trees import CompiledTrees
 
+    assert trees.kernel_ready(wait=None), trees.kernel_error()
     original = CompiledTrees.predict_proba
 
     def off_by_a_little(self, X):
@@ -488,4 +493,22 @@ def test_compiled_trees_that_differ_from_xgboost_are_dropped(models, built_copy,
         expected = _reference(con, model, "marts.loan_features")
         got = read_relation(con, "ml.scored")
     assert stats.fast and "differ" in stats.compiled_trees["xgboost"]
+    _assert_same_rows(got, expected, "loan_id")
+
+
+@pytest.mark.parametrize("error", [None, ImportError("no numba")], ids=["loading", "failed"])
+def test_xgboost_predicts_while_the_kernel_is_not_loaded(models, built_copy, monkeypatch, error):
+    from ml import trees
+
+    monkeypatch.setattr(trees, "kernel_ready", lambda wait=0.0: False)
+    monkeypatch.setattr(trees, "kernel_error", lambda: error)
+    model = models["loan_xgboost"]
+    stats = ScoringStats()
+    with session(built_copy) as con:
+        score_table(con, model, "marts.loan_features", "ml.scored", 300, stats=stats)
+        expected = _reference(con, model, "marts.loan_features")
+        got = read_relation(con, "ml.scored")
+    assert stats.fast
+    reason = stats.compiled_trees["xgboost"]
+    assert ("not used" in reason) if error is None else ("no numba" in reason)
     _assert_same_rows(got, expected, "loan_id")
