@@ -80,7 +80,7 @@ DEFAULT_BATCH_ROWS = 262_144
 #: DuckDB's memory limit while scoring. DuckDB caches the rows a transaction appends (and the
 #: blocks it reads) up to its limit, 80 % of RAM by default, so the process's memory would grow
 #: with the table; under this limit it stays flat (the appended rows are on disk already).
-DEFAULT_MEMORY_LIMIT = "512MB"
+DEFAULT_MEMORY_LIMIT = "256MB"
 #: Rows of the first batch the fast path is checked on against the generic path.
 VERIFY_ROWS = 2_048
 #: Distinct values of a categorical column whose one-hot rows are kept between batches.
