@@ -1136,9 +1136,11 @@ def markdown(result: dict[str, Any], png: Path | None) -> str:
         f"(nodes: {_get(largest, 'dbt', 'nodes')}).",
         f"- The replayed nodes took {_fmt(bd.get('dbt_node_s_sum'))} s inside dbt and "
         f"{_fmt(bd.get('direct_node_s_sum'))} s in DuckDB alone: "
-        f"{_fmt(bd.get('node_overhead_s'))} s of per-node overhead "
-        f"({_fmt(bd.get('node_overhead_per_node_ms'), 0)} ms a node: materialisation via a "
-        "temporary relation and renames, adapter calls, events and logs).",
+        f"{_fmt(bd.get('node_overhead_s'))} s more "
+        f"({_fmt(bd.get('node_overhead_per_node_ms'), 0)} ms a node): dbt's per-node work "
+        "(compiling, materialising via a temporary relation and renames, adapter calls, events "
+        "and logs) and, with more than one thread, nodes running side by side that share the "
+        "cores (each takes longer, the wall time does not add up).",
         f"- dbt's {(_get(largest, 'dbt', 'nodes') or {}).get('unit_test', 0)} unit tests took "
         f"{_fmt(bd.get('unit_test_s'))} s; their SQL is replayed too (on its fixture CTEs).",
         f"- A full parse (a fresh target/ or a changed profile) costs "
