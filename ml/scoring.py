@@ -79,7 +79,8 @@ from ml.warehouse import parse_relation, quote_ident, relation_exists
 DEFAULT_BATCH_ROWS = 262_144
 #: DuckDB's memory limit while scoring. DuckDB caches the rows a transaction appends (and the
 #: blocks it reads) up to its limit, 80 % of RAM by default, so the process's memory would grow
-#: with the table; under this limit it stays flat (the appended rows are on disk already).
+#: with the table; under this limit it is bounded (the appended rows are on disk already; at
+#: 512 MB that cache was 471 of the 1,250 MB peak at 10M rows, see docs/design/scoring.md).
 DEFAULT_MEMORY_LIMIT = "256MB"
 #: Rows of the first batch the fast path is checked on against the generic path.
 VERIFY_ROWS = 2_048
