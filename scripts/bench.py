@@ -475,14 +475,13 @@ def run_direct(raw_copy: Path, target: Path) -> dict[str, Any]:
 
 
 def dbt_breakdown(dbt: dict[str, Any], direct: dict[str, Any]) -> dict[str, Any]:
-    """Where dbt's time beyond DuckDB's goes: startup and parse, per-node overhead, unit tests."""
+    """Where dbt's time beyond DuckDB's goes: startup and parse, per-node overhead."""
     shared = [uid for uid in direct["node_s"] if uid in dbt["node_s"]]
     overhead = {uid: dbt["node_s"][uid] - direct["node_s"][uid] for uid in shared}
     slowest = sorted(shared, key=lambda uid: -direct["node_s"][uid])[:8]
     return {
         "startup_parse_s": dbt["startup_parse_s"],
         "execute_s": dbt["execute_s"],
-        "unit_test_s": dbt["unit_test_s"],
         "node_overhead_s": sum(overhead.values()),
         "node_overhead_per_node_ms": 1000 * sum(overhead.values()) / max(len(overhead), 1),
         "dbt_node_s_sum": sum(dbt["node_s"][uid] for uid in shared),
@@ -529,29 +528,24 @@ def measure_dbt(
         if direct["errors"]:
             first = "; ".join(f"{k}: {v}" for k, v in list(direct["errors"].items())[:3])
             say(f"{label}: {len(direct['errors'])} statements failed in DuckDB alone, e.g. {first}")
-        ratio = dbt["build_s"] / direct["seconds"]
-        say(f"{label}: DuckDB alone {direct['seconds']:.1f}s; dbt/DuckDB = {ratio:.2f}")
-        pairs.append((ratio, dbt, direct))
+        pair = {
+            "dbt_build_s": dbt["build_s"],
+            "duckdb_s": direct["seconds"],
+            "ratio": dbt["build_s"] / direct["seconds"],
+            "cpu_ratio": dbt["build_cpu_s"] / direct["cpu_s"] if direct["cpu_s"] > 0 else None,
+        }
+        say(f"{label}: DuckDB alone {direct['seconds']:.1f}s; dbt/DuckDB = {pair['ratio']:.2f}")
+        pairs.append((pair, dbt, direct))
     shutil.rmtree(raw.parent)
     # the median; with an even count the upper of the two middle pairs
-    ratio, dbt, direct = sorted(pairs, key=lambda p: p[0])[len(pairs) // 2]
+    median, dbt, direct = sorted(pairs, key=lambda p: p[0]["ratio"])[len(pairs) // 2]
     return {
         "dbt": {k: v for k, v in dbt.items() if k != "node_s"},
         "duckdb": {k: v for k, v in direct.items() if k != "node_s"},
         "dbt_breakdown": dbt_breakdown(dbt, direct),
-        "dbt_vs_duckdb_ratio": ratio,
-        "dbt_vs_duckdb_cpu_ratio": (
-            dbt["build_cpu_s"] / direct["cpu_s"] if direct["cpu_s"] > 0 else None
-        ),
-        "dbt_vs_duckdb_pairs": [
-            {
-                "dbt_build_s": round(d["build_s"], 3),
-                "duckdb_s": round(x["seconds"], 3),
-                "ratio": round(r, 4),
-                "cpu_ratio": round(d["build_cpu_s"] / x["cpu_s"], 4) if x["cpu_s"] > 0 else None,
-            }
-            for r, d, x in pairs
-        ],
+        "dbt_vs_duckdb_ratio": median["ratio"],
+        "dbt_vs_duckdb_cpu_ratio": median["cpu_ratio"],
+        "dbt_vs_duckdb_pairs": [pair for pair, _, _ in pairs],
     }
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shlex
+import subprocess
 import sys
 
 import pytest
@@ -199,3 +201,56 @@ def test_peak_rss_is_the_workers_own_not_the_parents() -> None:
     child_peak = float(out.stdout.strip())
     assert 1 < child_peak < 250, child_peak
     assert bench._peak_rss_mb() >= (bench._rss_mb() or 0)
+
+
+def test_bench_builds_what_make_dbt_build_builds() -> None:
+    """The bench's dbt flags are the Makefile's, so the ratio is the production build's."""
+    dry = subprocess.run(
+        ["make", "-n", "--no-print-directory", "dbt-build"],
+        cwd=bench.ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    build = next(line for line in dry.stdout.splitlines() if " build --project-dir " in line)
+    args = shlex.split(build)
+    flags = args[args.index("--project-dir") + 2 :]  # after `--project-dir <dir>`
+    assert tuple(flags) == bench.DBT_BUILD_FLAGS
+
+
+def test_replay_runs_a_unit_test_just_before_its_model(tmp_path) -> None:
+    """Should a build run unit tests, their SQL is replayed right before the model they test."""
+    manifest = {
+        "nodes": {
+            "model.p.a": {
+                "resource_type": "model",
+                "depends_on": {"nodes": []},
+                "config": {"materialized": "table"},
+                "relation_name": '"w"."s"."a"',
+                "compiled_code": "select 1 as x",
+            },
+            "test.p.t": {
+                "resource_type": "test",
+                "depends_on": {"nodes": ["model.p.a"]},
+                "compiled_code": 'select * from "w"."s"."a" where x is null',
+            },
+        },
+        "unit_tests": {"unit_test.p.a.u": {"depends_on": {"nodes": ["model.p.a"]}}},
+    }
+    results = {
+        "results": [
+            {"unique_id": "test.p.t", "status": "pass"},
+            {"unique_id": "model.p.a", "status": "success"},
+            {"unique_id": "unit_test.p.a.u", "status": "success", "compiled_code": "select 2"},
+        ]
+    }
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    (tmp_path / "run_results.json").write_text(json.dumps(results))
+    statements = bench.replay_statements(tmp_path)
+    assert [(uid, kind) for uid, kind, _ in statements] == [
+        ("unit_test.p.a.u", "unit_test"),
+        ("model.p.a", "model"),
+        ("test.p.t", "test"),
+    ]
+    assert "select 2" in statements[0][2] and "count(*)" in statements[0][2]
+    assert statements[1][2].startswith('create or replace table "w"."s"."a" as')
