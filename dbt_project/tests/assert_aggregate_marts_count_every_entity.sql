@@ -1,36 +1,32 @@
 -- Each aggregate mart partitions its whole population: customer counts add up to the staged
 -- customers, loan counts to the staged loans. Returns the marts whose totals disagree.
 
+{%- set populations = {
+    'satisfaction_by_age_group': 'customers',
+    'satisfaction_by_income_bracket': 'customers',
+    'satisfaction_by_age_group_and_income_bracket': 'customers',
+    'default_rate_by_purpose': 'loans',
+    'default_rate_by_grade': 'loans',
+} %}
+
 with
 
-customers as (
-
-    select count(*) as total from {{ ref('stg_customers') }}
-
-),
-
-loans as (
-
-    select count(*) as total from {{ ref('stg_loans') }}
-
-),
+customers as (select count(*) as total from {{ ref('stg_customers') }}),
+loans as (select count(*) as total from {{ ref('stg_loans') }}),
 
 mart_totals as (
+    {%- for mart, population in populations.items() %}
 
-    select 'satisfaction_by_age_group' as mart, sum(customer_count) as total, 'customers' as population
-    from {{ ref('satisfaction_by_age_group') }}
+    select
+        '{{ mart }}' as mart,
+        sum({{ 'customer_count' if population == 'customers' else 'loan_count' }}) as total,
+        '{{ population }}' as population
+    from {{ ref(mart) }}
+    {%- if not loop.last %}
+
     union all
-    select 'satisfaction_by_income_bracket', sum(customer_count), 'customers'
-    from {{ ref('satisfaction_by_income_bracket') }}
-    union all
-    select 'satisfaction_by_age_group_and_income_bracket', sum(customer_count), 'customers'
-    from {{ ref('satisfaction_by_age_group_and_income_bracket') }}
-    union all
-    select 'default_rate_by_purpose', sum(loan_count), 'loans'
-    from {{ ref('default_rate_by_purpose') }}
-    union all
-    select 'default_rate_by_grade', sum(loan_count), 'loans'
-    from {{ ref('default_rate_by_grade') }}
+    {%- endif %}
+    {%- endfor %}
 
 ),
 

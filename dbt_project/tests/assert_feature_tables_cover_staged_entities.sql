@@ -3,57 +3,32 @@
 
 with
 
-customers as (
-
-    select * from {{ ref('stg_customers') }}
-
-),
-
-customer_features as (
-
-    select * from {{ ref('customer_features') }}
-
-),
-
-loans as (
-
-    select * from {{ ref('stg_loans') }}
-
-),
-
-loan_features as (
-
-    select * from {{ ref('loan_features') }}
-
-),
+staged_customers as (select customer_id from {{ ref('stg_customers') }}),
+customer_features as (select customer_id from {{ ref('customer_features') }}),
+staged_loans as (select loan_id from {{ ref('stg_loans') }}),
+loan_features as (select loan_id from {{ ref('loan_features') }}),
 
 missing_customers as (
 
-    select
-        'customer' as entity,
-        customers.customer_id as missing_id
-    from customers
-    anti join customer_features
-        on customers.customer_id = customer_features.customer_id
+    select customer_id from staged_customers
+    except
+    select customer_id from customer_features
 
 ),
 
 missing_loans as (
 
-    select
-        'loan' as entity,
-        loans.loan_id as missing_id
-    from loans
-    anti join loan_features
-        on loans.loan_id = loan_features.loan_id
+    select loan_id from staged_loans
+    except
+    select loan_id from loan_features
 
 ),
 
 final as (
 
-    select * from missing_customers
+    select 'customer' as entity, customer_id as missing_id from missing_customers
     union all
-    select * from missing_loans
+    select 'loan' as entity, loan_id as missing_id from missing_loans
 
 )
 

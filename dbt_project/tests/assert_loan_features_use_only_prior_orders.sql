@@ -4,17 +4,8 @@
 
 with
 
-loans as (
-
-    select * from {{ ref('loan_features') }}
-
-),
-
-orders as (
-
-    select * from {{ ref('stg_orders') }}
-
-),
+loans as (select * from {{ ref('loan_features') }}),
+orders as (select * from {{ ref('stg_orders') }}),
 
 applicant_orders as (
 

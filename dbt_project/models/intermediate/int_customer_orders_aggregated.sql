@@ -2,11 +2,7 @@
 
 with
 
-orders as (
-
-    select * from {{ ref('stg_orders') }}
-
-),
+orders as (select * from {{ ref('stg_orders') }}),
 
 flagged as (
 

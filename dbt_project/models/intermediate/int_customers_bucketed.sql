@@ -3,11 +3,7 @@
 
 with
 
-customers as (
-
-    select * from {{ ref('stg_customers') }}
-
-),
+customers as (select * from {{ ref('stg_customers') }}),
 
 final as (
 

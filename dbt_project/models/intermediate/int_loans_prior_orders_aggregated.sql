@@ -3,17 +3,8 @@
 
 with
 
-loans as (
-
-    select * from {{ ref('stg_loans') }}
-
-),
-
-orders as (
-
-    select * from {{ ref('stg_orders') }}
-
-),
+loans as (select * from {{ ref('stg_loans') }}),
+orders as (select * from {{ ref('stg_orders') }}),
 
 prior_orders as (
 

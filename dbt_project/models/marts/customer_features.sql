@@ -3,42 +3,15 @@
 
 with
 
-customers as (
-
-    select * from {{ ref('int_customers_bucketed') }}
-
-),
-
-customer_orders as (
-
-    select * from {{ ref('int_customer_orders_aggregated') }}
-
-),
+customers as (select * from {{ ref('int_customers_bucketed') }}),
+customer_orders as (select * from {{ ref('int_customer_orders_aggregated') }}),
 
 joined as (
 
-    select
-        customers.*,
-        customer_orders.order_count,
-        customer_orders.total_spend,
-        customer_orders.first_ordered_at,
-        customer_orders.last_ordered_at,
-        customer_orders.orders_last_90d,
-        customer_orders.spend_last_90d,
-        customer_orders.avg_discount_pct,
-        customer_orders.avg_items_per_order,
-        customer_orders.return_rate,
-        customer_orders.electronics_order_count,
-        customer_orders.fashion_order_count,
-        customer_orders.grocery_order_count,
-        customer_orders.home_order_count,
-        customer_orders.beauty_order_count,
-        customer_orders.sports_order_count,
-        customer_orders.mobile_order_count
-
+    -- customers without orders keep NULL order behaviour (0 counts are filled in below)
+    select *
     from customers
-    left join customer_orders
-        on customers.customer_id = customer_orders.customer_id
+    left join customer_orders using (customer_id)
 
 ),
 

@@ -4,23 +4,9 @@
 
 with
 
-customers as (
-
-    select * from {{ ref('customer_features') }}
-
-),
-
-satisfaction as (
-
-    select * from {{ ref('stg_ml__customer_satisfaction_predictions') }}
-
-),
-
-segments as (
-
-    select * from {{ ref('stg_ml__customer_segment_predictions') }}
-
-),
+customers as (select * from {{ ref('customer_features') }}),
+satisfaction as (select * from {{ ref('stg_ml__customer_satisfaction_predictions') }}),
+segments as (select * from {{ ref('stg_ml__customer_segment_predictions') }}),
 
 final as (
 

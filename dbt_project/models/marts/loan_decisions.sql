@@ -9,29 +9,10 @@
 
 with
 
-loans as (
-
-    select * from {{ ref('loan_features') }}
-
-),
-
-predictions as (
-
-    select * from {{ ref('stg_ml__loan_repayment_predictions') }}
-
-),
-
-explanations as (
-
-    select * from {{ ref('stg_ml__prediction_explanations') }}
-
-),
-
-feature_labels as (
-
-    select * from {{ ref('feature_labels') }}
-
-),
+loans as (select * from {{ ref('loan_features') }}),
+predictions as (select * from {{ ref('stg_ml__loan_repayment_predictions') }}),
+explanations as (select * from {{ ref('stg_ml__prediction_explanations') }}),
+feature_labels as (select * from {{ ref('feature_labels') }}),
 
 scored as (
 

@@ -4,23 +4,9 @@
 
 with
 
-loans as (
-
-    select * from {{ ref('stg_loans') }}
-
-),
-
-customers as (
-
-    select * from {{ ref('stg_customers') }}
-
-),
-
-prior_orders as (
-
-    select * from {{ ref('int_loans_prior_orders_aggregated') }}
-
-),
+loans as (select * from {{ ref('stg_loans') }}),
+customers as (select * from {{ ref('stg_customers') }}),
+prior_orders as (select * from {{ ref('int_loans_prior_orders_aggregated') }}),
 
 installments as (
 

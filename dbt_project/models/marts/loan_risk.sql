@@ -5,17 +5,8 @@
 
 with
 
-loans as (
-
-    select * from {{ ref('loan_features') }}
-
-),
-
-predictions as (
-
-    select * from {{ ref('stg_ml__loan_repayment_predictions') }}
-
-),
+loans as (select * from {{ ref('loan_features') }}),
+predictions as (select * from {{ ref('stg_ml__loan_repayment_predictions') }}),
 
 joined as (
 

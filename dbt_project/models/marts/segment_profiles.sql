@@ -4,17 +4,8 @@
 
 with
 
-customers as (
-
-    select * from {{ ref('customer_features') }}
-
-),
-
-segments as (
-
-    select * from {{ ref('stg_ml__customer_segments') }}
-
-),
+customers as (select * from {{ ref('customer_features') }}),
+segments as (select * from {{ ref('stg_ml__customer_segments') }}),
 
 segmented_customers as (
 

@@ -2,18 +2,7 @@
 
 with
 
-base as (
-
-    select * from {{ ref('base_customers') }}
-
-),
-
-kept as (
-
-    select * from base
-    where rejection_reason is null
-
-),
+classified as (select * from {{ ref('stg_customers_classified') }}),
 
 typed as (
 
@@ -21,15 +10,16 @@ typed as (
         cast(customer_id as bigint) as customer_id,
         try_cast(age as integer) as age,
         try_cast(income as double) as income,
-        try_cast(household_size as integer) as household_size,
-        try_cast(signup_date as date) as signup_date,
-        try_cast(customer_satisfaction as double) as customer_satisfaction,
         gender,
         region,
         acquisition_channel,
+        try_cast(household_size as integer) as household_size,
+        try_cast(signup_date as date) as signup_date,
+        try_cast(customer_satisfaction as double) as customer_satisfaction,
         segment
 
-    from kept
+    from classified
+    where rejection_reason is null
 
 ),
 

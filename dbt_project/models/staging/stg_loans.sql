@@ -3,18 +3,7 @@
 
 with
 
-base as (
-
-    select * from {{ ref('base_loans') }}
-
-),
-
-kept as (
-
-    select * from base
-    where rejection_reason is null
-
-),
+classified as (select * from {{ ref('stg_loans_classified') }}),
 
 typed as (
 
@@ -38,7 +27,8 @@ typed as (
         try_cast(revolving_utilization as double) as revolving_utilization,
         try_cast(defaulted as integer) as defaulted
 
-    from kept
+    from classified
+    where rejection_reason is null
 
 ),
 

@@ -2,18 +2,7 @@
 
 with
 
-base as (
-
-    select * from {{ ref('base_orders') }}
-
-),
-
-kept as (
-
-    select * from base
-    where rejection_reason is null
-
-),
+classified as (select * from {{ ref('stg_orders_classified') }}),
 
 typed as (
 
@@ -28,7 +17,8 @@ typed as (
         channel,
         try_cast(is_returned as boolean) as is_returned
 
-    from kept
+    from classified
+    where rejection_reason is null
 
 ),
 

@@ -1,19 +1,7 @@
--- The customer_segment champion's predictions as ml.train wrote them (a view: no copy).
-
-{{ config(materialized='view', tags=['ml_scores']) }}
+-- The customer_segment champion's predictions as ml.train wrote them.
 
 with
 
-source as (
-
-    select * from {{ source('ml', 'customer_segment_predictions') }}
-
-),
-
-final as (
-
-    select * from source
-
-)
+final as (select * from {{ source('ml', 'customer_segment_predictions') }})
 
 select * from final

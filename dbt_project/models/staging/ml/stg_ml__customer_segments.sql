@@ -1,19 +1,7 @@
--- The segment of every customer as ml.segment wrote it (a view: no copy).
-
-{{ config(materialized='view', tags=['ml_scores']) }}
+-- The segment of every customer as ml.segment wrote it.
 
 with
 
-source as (
-
-    select * from {{ source('ml_segmentation', 'customer_segments') }}
-
-),
-
-final as (
-
-    select * from source
-
-)
+final as (select * from {{ source('ml_segmentation', 'customer_segments') }})
 
 select * from final

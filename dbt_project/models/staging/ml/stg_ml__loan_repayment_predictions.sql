@@ -1,19 +1,7 @@
--- The loan_repayment champion's predictions as ml.train wrote them (a view: no copy).
-
-{{ config(materialized='view', tags=['ml_scores']) }}
+-- The loan_repayment champion's predictions as ml.train wrote them.
 
 with
 
-source as (
-
-    select * from {{ source('ml', 'loan_repayment_predictions') }}
-
-),
-
-final as (
-
-    select * from source
-
-)
+final as (select * from {{ source('ml', 'loan_repayment_predictions') }})
 
 select * from final

@@ -1,20 +1,7 @@
--- The champions' per-entity explanations (top features by SHAP contribution) as ml.train wrote
--- them (a view: no copy).
-
-{{ config(materialized='view', tags=['ml_scores']) }}
+-- The champions' per-entity explanations (top features by SHAP value) as ml.train wrote them.
 
 with
 
-source as (
-
-    select * from {{ source('ml', 'prediction_explanations') }}
-
-),
-
-final as (
-
-    select * from source
-
-)
+final as (select * from {{ source('ml', 'prediction_explanations') }})
 
 select * from final

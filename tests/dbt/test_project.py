@@ -3,6 +3,7 @@ the project is documented and tested, nothing reads sim.*, and prior-order featu
 
 Most tests read the tiny warehouse built once by the `built_warehouse` fixture (and the dbt
 artifacts it left in its target/); the mutation test rebuilds a private copy with crafted rows.
+Every test here needs that dbt build, so the module is marked slow.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import pandas as pd
 import pytest
 
 from tests.conftest import DBT_BEFORE_TRAINING, ROOT, run_dbt
+
+pytestmark = pytest.mark.slow
 
 ENTITIES = {"customers": "customer_id", "orders": "order_id", "loans": "loan_id"}
 AS_OF = pd.Timestamp("2026-01-01")
@@ -309,9 +312,14 @@ def test_project_has_enough_data_tests_and_unit_tests(manifest):
     tested_models = {u["model"] for u in unit_tests}
     # bucket logic and staging logic have unit tests
     assert "int_customers_bucketed" in tested_models
-    assert tested_models & {"base_customers", "base_orders", "base_loans"}
-    singular = {n["name"] for n in data_tests if not n.get("test_metadata")}  # no generic macro
-    assert {f"assert_{e}_raw_equals_staged_plus_rejected" for e in ENTITIES} <= singular
+    assert {f"stg_{e}_classified" for e in ENTITIES} <= tested_models
+    # raw = staged + rejected: one generic test, applied to each staged entity
+    reconciled = {
+        n["attached_node"].split(".")[-1]
+        for n in data_tests
+        if n.get("test_metadata", {}).get("name") == "raw_equals_staged_plus_rejected"
+    }
+    assert reconciled == {f"stg_{e}" for e in ENTITIES}
 
 
 def test_every_model_column_source_and_macro_is_described(con, manifest):

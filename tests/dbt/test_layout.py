@@ -1,0 +1,97 @@
+"""The dbt project's layout, read as files (no dbt run): one sources file, unit tests beside their
+models, one macro a file with its entry in _macros.yml, named selections used by the Makefile and
+the tests, and the indirect selection that lets partial builds run.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tests.conftest import DBT_AFTER_TRAINING, DBT_BEFORE_TRAINING, ROOT
+
+PROJECT = ROOT / "dbt_project"
+MACRO_DEFINITION = re.compile(r"{%-?\s*(macro|test)\s+(\w+)\s*\(")
+
+
+def load(path: Path) -> dict[str, Any]:
+    return yaml.safe_load(path.read_text()) or {}
+
+
+def project_ymls() -> list[Path]:
+    return sorted((PROJECT / "models").rglob("*.yml"))
+
+
+def test_selectors_are_defined_and_used_by_the_makefile_and_the_tests():
+    selectors = {s["name"] for s in load(PROJECT / "selectors.yml")["selectors"]}
+    assert selectors == {"before_training", "after_training"}
+    assert DBT_BEFORE_TRAINING == ("--selector", "before_training")
+    assert DBT_AFTER_TRAINING == ("--selector", "after_training")
+    dry = subprocess.run(
+        ["make", "-n", "--no-print-directory", "dbt-build", "dbt-scores"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    builds = [line for line in dry.stdout.splitlines() if " build --project-dir " in line]
+    assert len(builds) == 2
+    assert "--selector before_training" in builds[0]
+    assert "--selector after_training" in builds[1]
+    assert "source:ml" not in dry.stdout
+
+
+def test_partial_builds_skip_tests_of_unselected_models():
+    assert load(PROJECT / "dbt_project.yml")["flags"]["indirect_selection"] == "buildable"
+
+
+def test_every_source_is_declared_once_in_the_staging_sources_file():
+    declaring = [p for p in project_ymls() if "sources" in load(p)]
+    assert declaring == [PROJECT / "models" / "staging" / "_sources.yml"]
+    names = [s["name"] for s in load(declaring[0])["sources"]]
+    assert names == ["raw", "ml", "ml_segmentation"]
+    for sql in (PROJECT / "models").rglob("*.sql"):
+        if "source(" in sql.read_text():
+            assert "staging" in sql.relative_to(PROJECT / "models").parts, sql
+
+
+def test_unit_tests_live_in_the_yml_of_their_model():
+    defined = {p: {m["name"] for m in load(p).get("models", [])} for p in project_ymls()}
+    unit_tests = 0
+    for path in project_ymls():
+        for unit_test in load(path).get("unit_tests", []):
+            assert unit_test["model"] in defined[path], (path.name, unit_test["name"])
+            unit_tests += 1
+    assert unit_tests >= 8
+    assert not [p for p in project_ymls() if "unit_test" in p.name]
+
+
+def test_every_macro_has_one_file_and_a_description_entry():
+    entries = {m["name"] for m in load(PROJECT / "macros" / "_macros.yml")["macros"]}
+    files = sorted((PROJECT / "macros").glob("*.sql"))
+    defined = set()
+    for path in files:
+        found = MACRO_DEFINITION.findall(path.read_text())
+        assert len(found) == 1, f"{path.name}: one macro a file, found {found}"
+        kind, name = found[0]
+        macro = f"test_{name}" if kind == "test" else name
+        assert path.stem == macro, path.name
+        defined.add(macro)
+    assert defined == entries
+
+
+def test_copied_dbt_utils_tests_say_where_they_come_from():
+    for name in ("accepted_range", "expression_is_true", "unique_combination_of_columns"):
+        text = (PROJECT / "macros" / f"test_{name}.sql").read_text()
+        assert f"macros/generic_tests/{name}.sql" in text and "dbt deps" in text, name
+
+
+def test_singular_tests_only_in_the_tests_folder():
+    for path in (PROJECT / "tests").rglob("*"):
+        if path.is_file():
+            assert path.suffix == ".sql" and not MACRO_DEFINITION.search(path.read_text()), path
+    assert not list((PROJECT / "tests").glob("*raw_equals_staged_plus_rejected*"))
