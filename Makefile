@@ -28,10 +28,13 @@ TRAIN_ARGS ?=
 BENCH_ARGS ?=
 REPORTS_DIR ?= reports
 DBT := $(VENV)/bin/dbt
-# dbt nodes built from tables that ml.train / ml.segment write: built after them, not before.
-ML_SOURCES := source:ml+ source:ml_segmentation+
+# dbt's named selections live in dbt_project/selectors.yml: production_build is before_training
+# (everything but the nodes built from the tables ml.train / ml.segment write) without dbt's unit
+# tests, as dbt Labs recommends (their inputs are fixed fixtures: they test the SQL, not the data,
+# and cost ~2 s a build; `make dbt-unit` and `make test` run them); production_scores is
+# after_training (only those nodes, built after training) without them.
 
-.PHONY: help setup run test simulate dbt-build dbt-unit gate train segment dbt-scores eda report bench docs lint clean
+.PHONY: help setup run test test-fast simulate dbt-build dbt-unit gate train segment dbt-scores eda report bench docs lint clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -52,13 +55,8 @@ setup: $(STAMP)  ## create .venv and install the locked dependencies (skipped wh
 simulate: $(STAMP)  ## land raw.* and sim.* (CUSTOMERS=50000 SEED=42)
 	$(PY) -m scripts.simulate --customers $(CUSTOMERS) --seed $(SEED)
 
-# The production build leaves dbt's unit tests out, as dbt Labs recommends: their inputs are fixed
-# fixtures, so they test the SQL, not the data, and cost ~2 s a build. `make dbt-unit` and
-# `make test` run them.
-DBT_PROD_FLAGS := --exclude-resource-type unit_test
-
 dbt-build: $(STAMP)  ## dbt build: staging, marts, data tests, contracts (not the marts over predictions)
-	$(DBT) build --project-dir $(DBT_PROJECT_DIR) --exclude $(ML_SOURCES) $(DBT_PROD_FLAGS)
+	$(DBT) build --project-dir $(DBT_PROJECT_DIR) --selector production_build
 
 dbt-unit: $(STAMP)  ## dbt's unit tests only, on a warehouse `make run` built (they read their inputs' column types)
 	$(DBT) test --project-dir $(DBT_PROJECT_DIR) --select test_type:unit
@@ -70,7 +68,7 @@ segment: $(STAMP)  ## python -m ml.segment: k-means customer segments, k by silh
 	$(PY) -m ml.segment --seed $(SEED)
 
 dbt-scores: $(STAMP)  ## dbt build of the marts over the ml.* predictions (after training)
-	$(DBT) build --project-dir $(DBT_PROJECT_DIR) --select $(ML_SOURCES) $(DBT_PROD_FLAGS)
+	$(DBT) build --project-dir $(DBT_PROJECT_DIR) --selector production_scores
 
 eda: $(STAMP)  ## EDA report: reports/eda/index.html (REPORTS_DIR=reports)
 	$(PY) -m scripts.eda --output $(REPORTS_DIR)/eda
@@ -95,8 +93,11 @@ run: $(STAMP)  ## simulate -> raw gate -> dbt build -> feature gate -> train -> 
 	$(MAKE) --no-print-directory report
 	@echo "==> done: warehouse at $(WAREHOUSE_PATH); reports: $(REPORTS_DIR)/index.html"
 
-test: $(STAMP)  ## run the whole test suite
+test: $(STAMP)  ## run the whole test suite (what CI runs)
 	$(PY) -m pytest -n 2 --dist loadfile
+
+test-fast: $(STAMP)  ## the suite without the whole-flow tests marked slow (under 2 minutes)
+	$(PY) -m pytest -n 2 --dist loadfile -m "not slow"
 
 bench: $(STAMP)  ## time simulate, dbt, train, scoring at 100k/1M/10M orders: reports/bench.md (BENCH_ARGS=...)
 	$(PY) -m scripts.bench --output $(REPORTS_DIR) $(BENCH_ARGS)
@@ -104,8 +105,10 @@ bench: $(STAMP)  ## time simulate, dbt, train, scoring at 100k/1M/10M orders: re
 docs: $(STAMP)  ## dbt docs generate (open dbt_project/target/index.html)
 	$(DBT) docs generate --project-dir $(DBT_PROJECT_DIR)
 
-lint: $(STAMP)  ## ruff lint
+lint: $(STAMP)  ## ruff lint and format check, and the import contracts of docs/architecture.md
 	$(VENV)/bin/ruff check ml scripts tests
+	$(VENV)/bin/ruff format --check ml scripts tests
+	$(VENV)/bin/lint-imports --no-cache
 
 clean:  ## remove the warehouse, dbt target and reports (keeps .venv)
 	rm -rf warehouse dbt_project/target dbt_project/logs reports artifacts

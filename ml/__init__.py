@@ -1,7 +1,11 @@
-"""The Python side of the predictive analytics warehouse: warehouse I/O and models.
+"""The Python side of the predictive analytics warehouse (layers: docs/architecture.md).
 
-from ml import load_model
-load_model("loan_repayment").predict(df)
+    from ml import load_model
+    load_model("loan_repayment").predict(df)
+
+Modules directly under `ml/` are commands (`python -m ml.train`, `ml.predict`, `ml.segment`);
+the subpackages are the features they call (ingestion, quality, training, serving, explanation,
+segmentation, reports, bench) over `ml.core` (settings, errors, the warehouse interface).
 """
 
 from __future__ import annotations
@@ -20,9 +24,10 @@ __all__ = ["load_model"]
 
 
 def __getattr__(name: str) -> Any:
-    # imported lazily: `import ml.config` should not pay for TensorFlow and xgboost
+    # on first use: `import ml.core.config` should not pay for pandas, scikit-learn and the
+    # model bundle's dependencies
     if name == "load_model":
-        from ml.predict import load_model
+        from ml.serving.model import load_model
 
         return load_model
     raise AttributeError(f"module 'ml' has no attribute {name!r}")

@@ -6,10 +6,7 @@
     python -m ml.train --fast                   # small search spaces (tests, quick looks)
 
 Reads the task relations once (read-only), trains with the warehouse closed, then writes in ONE
-transaction: `ml.model_runs` and `ml.feature_importance` (appended), `ml.<task>_predictions`
-(replaced), and the task's rows of `ml.prediction_explanations` (SHAP, top features of every
-scored row) and `ml.evaluation_predictions` (every candidate on the held-out rows). A failed or
-killed run leaves every `ml.*` table as it was.
+transaction (`ml.training.run`): a failed or killed run leaves every `ml.*` table as it was.
 """
 
 from __future__ import annotations
@@ -18,8 +15,6 @@ import json
 import math
 from collections.abc import Sequence
 
-import numpy as np
-import pandas as pd
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -29,60 +24,47 @@ from rich.progress import (
     TextColumn,
     TimeElapsedColumn,
 )
-from rich.table import Table
 
-from ml import config, evaluate, experiment
-from ml.cli import ArgumentParser, non_negative_int, positive_int, run
-from ml.cli import seed as seed_type
-from ml.experiment import (
-    TaskResult,
-    builtin_or_custom,
-    new_run_id,
-    prepare_task,
-    train_task,
-)
-from ml.warehouse import appended, replaced_where, require_passing_gate, session, write_tables
-
-MODEL_RUNS = "ml.model_runs"
-FEATURE_IMPORTANCE = "ml.feature_importance"
-PREDICTION_EXPLANATIONS = "ml.prediction_explanations"
-EVALUATION_PREDICTIONS = "ml.evaluation_predictions"
+from ml.core.cli import ArgumentParser, non_negative_int, positive_int, run
+from ml.core.cli import seed as seed_type
+from ml.core.config import DEFAULT_SEED
+from ml.core.tables import PREDICTION_EXPLANATIONS
+from ml.core.tasks import PROBLEM_TYPES
+from ml.training import settings
+from ml.training.experiment import PROGRESS_STEPS, TrainOptions
+from ml.training.leaderboard import leaderboard
+from ml.training.run import RunResult, run_training, task_specs
 
 
-def predictions_relation(task: str) -> str:
-    """Where a task's predictions land."""
-    return f"ml.{task}_predictions"
-
-
-def leaderboard(result: TaskResult) -> Table:
-    """A rich table of a task's candidates: CV, selection score, validation, test, oracle."""
-    spec = result.data.spec
-    metric = spec.metric(spec.problem)
-    oracle = result.oracle.get(metric, math.nan)
-    has_oracle = not math.isnan(oracle)
-    table = Table(
-        title=f"{spec.name} ({spec.problem}, primary metric {metric})", title_justify="left"
+def _train_with_bars(specs, options: TrainOptions, console: Console) -> RunResult:
+    """`run_training` with one progress bar per task on stderr."""
+    columns = (
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
     )
-    columns = ["model", f"cv {metric}", "selection", f"val {metric}", f"test {metric}"]
-    columns += ["test/oracle"] if has_oracle else []
-    for col in [*columns, "fit s"]:
-        table.add_column(col, justify="left" if col == "model" else "right")
-    sign = 1 if evaluate.greater_is_better(metric) else -1
-    for c in sorted(
-        result.candidates, key=lambda c: -sign * np.nan_to_num(c.selection, nan=-np.inf)
-    ):
-        mean, std = c.cv().get(metric, (math.nan, math.nan))
-        name = f"[bold]{c.name} *[/bold]" if c.name == result.champion else c.name
-        row = [name, f"{mean:.4f} ± {std:.4f}", f"{c.selection:.4f}", f"{c.val[metric]:.4f}",
-               f"{c.test[metric]:.4f}"]  # fmt: skip
-        if has_oracle:
-            row.append(f"{c.test[metric] / oracle:.3f}" if oracle else "")
-        table.add_row(*row, f"{c.fit_seconds:.1f}")
-    notes = ["* champion: best selection score (out-of-fold + validation), refitted on all rows"]
-    if has_oracle:
-        notes.insert(0, f"oracle test {metric} = {oracle:.4f} (the simulator's truth)")
-    table.caption = "; ".join(notes)
-    return table
+    with Progress(*columns, console=console, transient=False) as progress:
+        bars: dict[str, int] = {}
+
+        def step(task: str, message: str) -> None:
+            if task not in bars:
+                for done in bars.values():
+                    progress.update(done, completed=PROGRESS_STEPS)
+                bars[task] = progress.add_task(task, total=PROGRESS_STEPS)
+            progress.update(bars[task], description=message, advance=1)
+
+        result = run_training(specs, options, step)
+        for r in result.results:
+            name = r.data.spec.name
+            if name in bars:
+                progress.update(
+                    bars[name],
+                    description=f"{name}: trained in {r.seconds:.0f}s",
+                    completed=PROGRESS_STEPS,
+                )
+    return result
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -95,25 +77,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--problem",
         default="auto",
-        choices=["auto", *config.PROBLEM_TYPES],
+        choices=["auto", *PROBLEM_TYPES],
         help="problem type of --table (default: inferred from the target)",
     )
-    parser.add_argument("--seed", type=seed_type, default=config.DEFAULT_SEED, help="random seed")
+    parser.add_argument("--seed", type=seed_type, default=DEFAULT_SEED, help="random seed")
     parser.add_argument("--fast", action="store_true", help="small search spaces (tests)")
     parser.add_argument("--cost-fp", type=float, help="cost of a false positive (binary)")
     parser.add_argument("--cost-fn", type=float, help="cost of a false negative (binary)")
     parser.add_argument(
         "--explain-rows",
         type=non_negative_int,
-        default=config.EXPLAIN_MAX_ROWS,
+        default=settings.EXPLAIN_MAX_ROWS,
         help="rows explained with SHAP per task; beyond it a seeded sample, 0: no explanations "
-        f"(default {config.EXPLAIN_MAX_ROWS:,})",
+        f"(default {settings.EXPLAIN_MAX_ROWS:,})",
     )
     parser.add_argument(
         "--top-k",
         type=positive_int,
-        default=config.EXPLAIN_TOP_K,
-        help=f"features kept per row in {PREDICTION_EXPLANATIONS} (default {config.EXPLAIN_TOP_K})",
+        default=settings.EXPLAIN_TOP_K,
+        help=f"features kept per row in {PREDICTION_EXPLANATIONS} (default {settings.EXPLAIN_TOP_K})",
     )
     parser.add_argument(
         "--skip-gate", action="store_true", help="train even if the quality gate last failed"
@@ -126,82 +108,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.table is None and (args.target or args.id_column):
         parser.error("--target and --id go with --table")
 
-    if args.table is not None:
-        specs = [
-            builtin_or_custom(args.task, args.table, args.target, args.id_column, args.problem)
-        ]
-    elif args.task:
-        specs = [builtin_or_custom(args.task, None, None, None, "auto")]
-    else:
-        specs = list(config.BUILTIN_TASKS.values())
-
-    console = Console(stderr=True)
-    run_id = new_run_id()
-    with session(read_only=True) as con:
-        prepared = []
-        for spec in specs:
-            if not args.skip_gate:
-                require_passing_gate(con, spec.relation)
-            prepared.append(prepare_task(con, spec))
-
-    results: list[TaskResult] = []
-    columns = (
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
+    specs = task_specs(args.task, args.table, args.target, args.id_column, args.problem)
+    options = TrainOptions(
+        seed=args.seed,
+        fast=args.fast,
+        cost_fp=args.cost_fp,
+        cost_fn=args.cost_fn,
+        explain_rows=args.explain_rows,
+        top_k=args.top_k,
+        skip_gate=args.skip_gate,
     )
-    with Progress(*columns, console=console, transient=False) as progress:
-        for data in prepared:
-            bar = progress.add_task(data.spec.name, total=experiment.PROGRESS_STEPS)
 
-            def step(message: str, bar=bar) -> None:
-                progress.update(bar, description=message, advance=1)
-
-            results.append(
-                train_task(
-                    data,
-                    run_id,
-                    seed=args.seed,
-                    fast=args.fast,
-                    cost_fp=args.cost_fp,
-                    cost_fn=args.cost_fn,
-                    progress=step,
-                    explain_rows=args.explain_rows,
-                    top_k=args.top_k,
-                )
-            )
-            progress.update(
-                bar,
-                description=f"{data.spec.name}: trained in {results[-1].seconds:.0f}s",
-                completed=experiment.PROGRESS_STEPS,
-            )
-
-    def combined(frames: list[pd.DataFrame]) -> pd.DataFrame:
-        frames = [f for f in frames if not f.empty]
-        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-
-    runs = combined([r.runs for r in results])
-    evaluation = combined([r.evaluation for r in results])
-    explanations = combined([r.explanations for r in results])
-    importance = combined([r.importance for r in results])
-    with session() as con:
-        tables = {
-            MODEL_RUNS: appended(con, MODEL_RUNS, runs),
-            EVALUATION_PREDICTIONS: replaced_where(con, EVALUATION_PREDICTIONS, evaluation, "task"),
-        }
-        if not explanations.empty:
-            tables[FEATURE_IMPORTANCE] = appended(con, FEATURE_IMPORTANCE, importance)
-            tables[PREDICTION_EXPLANATIONS] = replaced_where(
-                con, PREDICTION_EXPLANATIONS, explanations, "task"
-            )
-        for r in results:
-            tables[predictions_relation(r.data.spec.name)] = r.predictions
-        written = write_tables(con, tables)
-
+    result = _train_with_bars(specs, options, Console(stderr=True))
     out = Console(width=None if Console().is_terminal else 120)
-    for r in results:
+    for r in result.results:
         out.print(leaderboard(r))
         if r.data.target_mapping:
             out.print(f"  target mapping: {json.dumps(r.data.target_mapping)}")
@@ -216,9 +136,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             out.print(
                 "  not used as features: " + "; ".join(f"{k} ({v})" for k, v in dropped.items())
             )
-    for relation, rows in written.items():
+    for relation, rows in result.written.items():
         out.print(f"wrote {relation}: {rows:,} rows")
-    out.print(f"run {run_id}")
+    out.print(f"run {result.run_id}")
     return 0
 
 

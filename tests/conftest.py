@@ -18,9 +18,9 @@ ROOT = Path(__file__).resolve().parents[1]
 DBT = Path(sys.executable).with_name("dbt")
 TINY_CUSTOMERS = 3000
 #: `dbt build` before ml.train has run: everything but the marts over ml.* predictions.
-DBT_BEFORE_TRAINING = ("--exclude", "source:ml+", "source:ml_segmentation+")
+DBT_BEFORE_TRAINING = ("--selector", "before_training")
 #: `dbt build` after ml.train and ml.segment: the marts over their tables.
-DBT_AFTER_TRAINING = ("--select", "source:ml+", "source:ml_segmentation+")
+DBT_AFTER_TRAINING = ("--selector", "after_training")
 TINY_SEED = 7
 
 

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import NoReturn
 
-from ml.errors import UserError
+from ml.core.errors import UserError
 
 
 class ArgumentParser(argparse.ArgumentParser):

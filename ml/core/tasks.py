@@ -1,38 +1,15 @@
-"""Settings shared by every step. Environment variables override the defaults."""
+"""The supervised learning tasks: what to learn from which relation, and how task names look.
+
+One place, read by training, serving, the reports and the tests.
+"""
 
 from __future__ import annotations
 
-import os
+import functools
+import re
 from dataclasses import dataclass
-from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_WAREHOUSE = PROJECT_ROOT / "warehouse" / "warehouse.duckdb"
-
-#: The simulated world ends the day before this date; dbt's `as_of_date` var has the same value.
-AS_OF_DATE = "2026-01-01"
-
-#: Seconds a step waits for another process to release the warehouse before giving up.
-DEFAULT_LOCK_TIMEOUT_S = 30.0
-
-
-def warehouse_path() -> Path:
-    """The DuckDB file: `WAREHOUSE_PATH` if set, else `warehouse/warehouse.duckdb` in the repo."""
-    value = os.environ.get("WAREHOUSE_PATH", "").strip()
-    return Path(value).expanduser().resolve() if value else DEFAULT_WAREHOUSE
-
-
-def lock_timeout_s() -> float:
-    """`WAREHOUSE_LOCK_TIMEOUT` (seconds) or the default."""
-    value = os.environ.get("WAREHOUSE_LOCK_TIMEOUT", "").strip()
-    try:
-        return float(value) if value else DEFAULT_LOCK_TIMEOUT_S
-    except ValueError:
-        return DEFAULT_LOCK_TIMEOUT_S
-
-
-# ---------------------------------------------------------------------------------------------
-# Tasks: what to learn from which relation. One place, read by ml.train, ml.predict and the tests.
+from ml.core.errors import UserError
 
 PROBLEM_TYPES = ("regression", "binary", "multiclass")
 
@@ -78,36 +55,30 @@ class TaskSpec:
 
 #: Labels of marts.customer_features: neither may be a feature of the other's task.
 _CUSTOMER_LABELS = ("customer_satisfaction", "segment")
+_customer_task = functools.partial(
+    TaskSpec, relation="marts.customer_features", id_column="customer_id", exclude=_CUSTOMER_LABELS
+)
+_customer_truth = functools.partial(Oracle, "sim.customer_truth", "customer_id")
 
 BUILTIN_TASKS: dict[str, TaskSpec] = {
     task.name: task
     for task in (
-        TaskSpec(
-            name="customer_satisfaction",
-            relation="marts.customer_features",
+        _customer_task(
+            "customer_satisfaction",
             target="customer_satisfaction",
             problem="regression",
-            id_column="customer_id",
-            exclude=_CUSTOMER_LABELS,
-            oracle=Oracle(
-                "sim.customer_truth", "customer_id", "expected_satisfaction", kind="expected_value"
-            ),
+            oracle=_customer_truth("expected_satisfaction", kind="expected_value"),
             description="satisfaction score (1-10) of a customer from traits and purchases",
         ),
-        TaskSpec(
-            name="customer_segment",
-            relation="marts.customer_features",
+        _customer_task(
+            "customer_segment",
             target="segment",
             problem="multiclass",
-            id_column="customer_id",
-            exclude=_CUSTOMER_LABELS,
-            oracle=Oracle(
-                "sim.customer_truth", "customer_id", "persona", kind="true_class", label_noise=0.05
-            ),
+            oracle=_customer_truth("persona", kind="true_class", label_noise=0.05),
             description="CRM segment (persona) of a customer from traits and purchases",
         ),
         TaskSpec(
-            name="loan_repayment",
+            "loan_repayment",
             relation="marts.loan_features",
             target="defaulted",
             problem="binary",
@@ -119,66 +90,19 @@ BUILTIN_TASKS: dict[str, TaskSpec] = {
     )
 }
 
-#: Candidates every task trains, in leaderboard order.
-BASE_MODELS = ("linear", "tree", "xgboost", "keras")
-ENSEMBLES = ("voting", "stacking")
+_TASK_NAME = re.compile(r"[a-z][a-z0-9_]{0,62}")
+#: The id column of a task without one: rows are numbered 1..n.
+ROW_NUMBER = "row_number"
+#: Columns of a predictions table besides the id; an id column may not take one of these names.
+PREDICTION_COLUMNS = frozenset(
+    {"prediction", "probability", "threshold", "run_id", "model_name", "scored_at"}
+)
 
-#: Hyperparameter grids (scikit-learn / xgboost: GridSearchCV; keras: KerasTuner search space).
-#: Keys are the estimator's parameters. `fast` is the small space used by `--fast` and the tests.
-SEARCH_SPACES: dict[str, dict[str, dict[str, list]]] = {
-    "full": {
-        # `alpha` applies to Ridge (regression), `C` to LogisticRegression (classification)
-        "linear": {"alpha": [0.3, 3.0, 30.0], "C": [0.03, 0.3, 3.0]},
-        "tree": {"max_depth": [4, 6, 8, 10], "min_samples_leaf": [10, 50]},
-        "xgboost": {
-            "n_estimators": [300],
-            "learning_rate": [0.08],
-            "max_depth": [3, 5],
-            "min_child_weight": [1.0, 8.0],
-        },
-        "keras": {
-            "units": [32, 64, 128],
-            "layers": [1, 2, 3],
-            "dropout": [0.0, 0.1, 0.2],
-            "learning_rate": [1e-3, 3e-3],
-            "l2": [0.0, 1e-4],
-        },
-    },
-    "fast": {
-        "linear": {"alpha": [1.0, 10.0], "C": [0.1, 1.0]},
-        "tree": {"max_depth": [4, 8], "min_samples_leaf": [20]},
-        "xgboost": {
-            "n_estimators": [150],
-            "learning_rate": [0.1],
-            "max_depth": [3, 4],
-            "min_child_weight": [1.0],
-        },
-        "keras": {
-            "units": [32],
-            "layers": [1, 2],
-            "dropout": [0.0],
-            "learning_rate": [3e-3],
-            "l2": [0.0],
-        },
-    },
-}
 
-#: KerasTuner trials (full / fast) and the rows used for tuning (a stratified sample of train).
-KERAS_TRIALS = {"full": 4, "fast": 2}
-TUNING_MAX_ROWS = {"full": 10_000, "fast": 2_000}
-#: Keras training length (epochs with early stopping on a validation split).
-KERAS_FIT = {
-    "full": {"epochs": 50, "patience": 4, "batch_size": 512},
-    "fast": {"epochs": 15, "patience": 3, "batch_size": 256},
-}
-#: K of the K-fold cross-validation of every candidate (`--fast`: fewer folds).
-CV_FOLDS = {"full": 5, "fast": 3}
-DEFAULT_SEED = 42
-
-#: SHAP explanations of each champion (ml.explain): features kept per scored row in
-#: ml.prediction_explanations, rows explained per task (beyond it a seeded sample is explained and
-#: ml.feature_importance is computed on that sample), and the background rows of the linear and
-#: Keras parts (a sample of the training rows).
-EXPLAIN_TOP_K = 5
-EXPLAIN_MAX_ROWS = 250_000
-EXPLAIN_REFERENCE_ROWS = 2_000
+def validate_task_name(name: str) -> str:
+    """Task names become table names and folder names: lowercase identifiers only."""
+    if not isinstance(name, str) or not _TASK_NAME.fullmatch(name):
+        raise UserError(
+            f"invalid task name {name!r}: use lowercase letters, digits and _ (start with a letter)"
+        )
+    return name

@@ -76,7 +76,11 @@ def build_network(
 
 
 class _KerasMLP(BaseEstimator):
-    """Shared fit/predict/pickling of the Keras estimators."""
+    """Shared parameters and fit/predict/pickling of the Keras estimators.
+
+    `class_weight` ("balanced", a dict or None) weighs the classes of a classifier; a regressor
+    accepts only None (one signature for both keeps scikit-learn's parameter handling simple).
+    """
 
     def __init__(
         self,
@@ -89,20 +93,15 @@ class _KerasMLP(BaseEstimator):
         epochs: int = 60,
         patience: int = 6,
         validation_fraction: float = 0.1,
+        class_weight: str | dict | None = None,
         random_state: int = 0,
         verbose: int = 0,
     ) -> None:
-        self.units = units
-        self.layers = layers
-        self.dropout = dropout
-        self.l2 = l2
-        self.learning_rate = learning_rate
-        self.batch_size = batch_size
-        self.epochs = epochs
-        self.patience = patience
-        self.validation_fraction = validation_fraction
-        self.random_state = random_state
-        self.verbose = verbose
+        # the network's shape, then how it trains, then what it weighs and how it reports
+        self.units, self.layers, self.dropout, self.l2 = units, layers, dropout, l2
+        self.learning_rate, self.batch_size, self.epochs = learning_rate, batch_size, epochs
+        self.patience, self.validation_fraction = patience, validation_fraction
+        self.class_weight, self.random_state, self.verbose = class_weight, random_state, verbose
 
     def _head(self) -> tuple[int, str | None, str]:
         raise NotImplementedError
@@ -113,16 +112,9 @@ class _KerasMLP(BaseEstimator):
         configure_tensorflow()
         keras.utils.set_random_seed(int(self.random_state))
         n_out, activation, loss = self._head()
+        shape = ("units", "layers", "dropout", "l2", "learning_rate")
         self.model_ = build_network(
-            X.shape[1],
-            n_out,
-            activation,
-            loss,
-            units=self.units,
-            layers=self.layers,
-            dropout=self.dropout,
-            l2=self.l2,
-            learning_rate=self.learning_rate,
+            X.shape[1], n_out, activation, loss, **{k: getattr(self, k) for k in shape}
         )
         callbacks, extra = [], {}
         if self.validation_fraction and self.patience and len(X) >= 50:
@@ -202,6 +194,8 @@ class KerasMLPRegressor(RegressorMixin, _KerasMLP):
 
     def fit(self, X, y):
         """Fit the network on X (numeric matrix) and y (numbers)."""
+        if self.class_weight is not None:
+            raise ValueError("class_weight applies to classifiers only")
         X, y = validate_data(self, X, y, dtype=np.float32, y_numeric=True)
         y = np.asarray(y, dtype=np.float32)
         # train on a standardised target: faster, scale-free learning rates
@@ -216,36 +210,6 @@ class KerasMLPRegressor(RegressorMixin, _KerasMLP):
 
 class KerasMLPClassifier(ClassifierMixin, _KerasMLP):
     """MLP classifier (sigmoid for two classes, softmax otherwise), optional class weights."""
-
-    def __init__(
-        self,
-        units: int = 64,
-        layers: int = 2,
-        dropout: float = 0.1,
-        l2: float = 0.0,
-        learning_rate: float = 1e-3,
-        batch_size: int = 256,
-        epochs: int = 60,
-        patience: int = 6,
-        validation_fraction: float = 0.1,
-        class_weight: str | dict | None = None,
-        random_state: int = 0,
-        verbose: int = 0,
-    ) -> None:
-        super().__init__(
-            units=units,
-            layers=layers,
-            dropout=dropout,
-            l2=l2,
-            learning_rate=learning_rate,
-            batch_size=batch_size,
-            epochs=epochs,
-            patience=patience,
-            validation_fraction=validation_fraction,
-            random_state=random_state,
-            verbose=verbose,
-        )
-        self.class_weight = class_weight
 
     def _head(self) -> tuple[int, str | None, str]:
         if len(self.classes_) == 2:

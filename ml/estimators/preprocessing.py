@@ -21,7 +21,7 @@ from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
-from ml.errors import UserError
+from ml.core.errors import UserError
 
 #: A text column with more distinct values than this (and mostly unique) is an identifier or
 #: free text, not a category: it is left out of the features.
@@ -230,7 +230,7 @@ def build_preprocessor(features: FeatureSet) -> ColumnTransformer:
         [
             (
                 "as_text",
-                FunctionTransformer(_fill_missing_category, feature_names_out="one-to-one"),
+                FunctionTransformer(fill_missing_category, feature_names_out="one-to-one"),
             ),
             (
                 "onehot",
@@ -251,7 +251,7 @@ def build_preprocessor(features: FeatureSet) -> ColumnTransformer:
     return ColumnTransformer(transformers, remainder="drop", verbose_feature_names_out=True)
 
 
-def _fill_missing_category(frame: pd.DataFrame) -> pd.DataFrame:
+def fill_missing_category(frame: pd.DataFrame) -> pd.DataFrame:
     """Missing categories become their own level (kept as a module function so it pickles)."""
     return pd.DataFrame(frame).astype("object").where(pd.DataFrame(frame).notna(), MISSING_CATEGORY)
 

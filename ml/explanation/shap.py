@@ -31,11 +31,13 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import xgboost as xgb
 from sklearn.base import BaseEstimator
 from sklearn.compose import ColumnTransformer
 from sklearn.pipeline import Pipeline
 
-from ml.features import FeatureSet, source_column
+from ml.core.config import n_threads
+from ml.estimators.preprocessing import FeatureSet, source_column
 
 #: Rows explained per chunk (bounds memory: phi is rows x features x classes per base).
 CHUNK_ROWS = 8_192
@@ -65,6 +67,18 @@ class Explanation:
 
     def __post_init__(self) -> None:
         assert self.values.shape == (len(self.output), len(self.columns))
+
+    def subset(self, rows: np.ndarray) -> Explanation:
+        """The explanation of some of its rows (positions)."""
+        classes = self.explained_class
+        return Explanation(
+            self.values[rows],
+            self.columns,
+            self.base_value[rows],
+            self.output[rows],
+            self.output_space,
+            None if classes is None else classes[rows],
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -134,10 +148,6 @@ def _explain_linear(model, Z: np.ndarray, zbar: np.ndarray):
 
 
 def _explain_xgboost(model, Z: np.ndarray):
-    import xgboost as xgb
-
-    from ml.models import n_threads
-
     booster = model.get_booster()
     kwargs = {}
     best = getattr(model, "best_iteration", None)
@@ -153,7 +163,7 @@ def _explain_xgboost(model, Z: np.ndarray):
 
 
 def _explain_decision_tree(model, Z: np.ndarray):
-    import shap
+    import shap  # 1-2 s to import, for the one model kind that needs it
 
     explainer = shap.TreeExplainer(model)  # path-dependent TreeSHAP: exact, output = value/proba
     values = np.asarray(explainer.shap_values(Z, check_additivity=False), dtype=float)
@@ -164,7 +174,7 @@ def _explain_decision_tree(model, Z: np.ndarray):
 
 
 def _dense_layers(network) -> list[tuple[np.ndarray, np.ndarray, str]]:
-    import keras
+    import keras  # TensorFlow: loaded only when a Keras part is explained
 
     allowed = (keras.layers.Dense, keras.layers.Dropout, keras.layers.InputLayer)
     unsupported = [layer.name for layer in network.layers if not isinstance(layer, allowed)]
@@ -387,113 +397,3 @@ def _select_output(phi: np.ndarray, base: np.ndarray, out: np.ndarray, kind: str
     predicted = out.argmax(axis=1)
     rows = np.arange(n)
     return phi[rows, :, predicted], base[predicted], out[rows, predicted], "probability", predicted
-
-
-# ---------------------------------------------------------------------------------------------
-# warehouse tables
-
-
-def top_features(values: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Column positions and SHAP values of each row's k largest |SHAP| values, largest first."""
-    k = min(k, values.shape[1])
-    if k == 0:
-        return np.zeros((len(values), 0), dtype=int), np.zeros((len(values), 0))
-    if k < values.shape[1]:
-        idx = np.argpartition(-np.abs(values), kth=k - 1, axis=1)[:, :k]
-    else:
-        idx = np.tile(np.arange(k), (len(values), 1))
-    picked = np.take_along_axis(values, idx, axis=1)
-    order = np.argsort(-np.abs(picked), axis=1, kind="stable")
-    return np.take_along_axis(idx, order, axis=1), np.take_along_axis(picked, order, axis=1)
-
-
-def value_text(series: pd.Series) -> pd.Series:
-    """A relation column's values as text, as a person would write them (NULL stays NULL)."""
-    if pd.api.types.is_bool_dtype(series):
-        text = series.map(lambda v: None if pd.isna(v) else str(bool(v)).lower())
-    elif pd.api.types.is_numeric_dtype(series):
-        text = series.map(lambda v: None if pd.isna(v) else format(float(v), ".10g"))
-    elif pd.api.types.is_datetime64_any_dtype(series):
-        text = series.map(lambda v: None if pd.isna(v) else v.isoformat())
-    else:
-        text = series.map(lambda v: None if pd.isna(v) else str(v))
-    return text.astype("object")
-
-
-def explanation_rows(
-    explanation: Explanation,
-    frame: pd.DataFrame,
-    ids: pd.Series,
-    *,
-    task: str,
-    run_id: str,
-    model_name: str,
-    top_k: int,
-    class_labels: list | None = None,
-) -> pd.DataFrame:
-    """`ml.prediction_explanations` rows: the top_k features of every explained row.
-
-    `frame` holds the explained rows of the task's relation (for the feature values as they are
-    stored there), `ids` their entity ids, both aligned with the explanation's rows.
-    """
-    n = len(explanation.output)
-    idx, shap_values = top_features(explanation.values, top_k)
-    k = idx.shape[1]
-    texts = {c: value_text(frame[c].reset_index(drop=True)).to_numpy() for c in explanation.columns}
-    feature = np.asarray(explanation.columns, dtype=object)[idx]  # (n, k)
-    feature_value = np.empty((n, k), dtype=object)
-    for j, column in enumerate(explanation.columns):
-        hit = idx == j
-        if hit.any():
-            rows = np.nonzero(hit)[0]
-            feature_value[hit] = texts[column][rows]
-    explained = None
-    if explanation.explained_class is not None and class_labels is not None:
-        explained = np.asarray([str(c) for c in class_labels], dtype=object)[
-            explanation.explained_class
-        ]
-    entity = np.asarray([str(v) for v in ids.to_numpy()], dtype=object)
-    return pd.DataFrame(
-        {
-            "task": pd.Series([task] * (n * k), dtype="str"),
-            "run_id": pd.Series([run_id] * (n * k), dtype="str"),
-            "model_name": pd.Series([model_name] * (n * k), dtype="str"),
-            "entity_id": pd.Series(np.repeat(entity, k), dtype="str"),
-            "rank": np.tile(np.arange(1, k + 1, dtype="int32"), n),
-            "feature": pd.Series(feature.ravel(), dtype="str"),
-            "feature_value": pd.Series(feature_value.ravel(), dtype="str"),
-            "shap_value": shap_values.ravel(),
-            "base_value": np.repeat(explanation.base_value, k),
-            "model_output": np.repeat(explanation.output, k),
-            "output_space": pd.Series([explanation.output_space] * (n * k), dtype="str"),
-            "explained_class": pd.Series(
-                np.repeat(explained, k) if explained is not None else [None] * (n * k),
-                dtype="str",
-            ),
-        }
-    )
-
-
-def importance_rows(
-    explanation: Explanation, *, task: str, run_id: str, model_name: str
-) -> pd.DataFrame:
-    """`ml.feature_importance` rows: mean |SHAP| of every column over the explained rows."""
-    mean_abs = np.abs(explanation.values).mean(axis=0) if len(explanation.output) else None
-    if mean_abs is None:
-        mean_abs = np.zeros(len(explanation.columns))
-    order = np.argsort(-mean_abs, kind="stable")
-    rank = np.empty(len(order), dtype="int32")
-    rank[order] = np.arange(1, len(order) + 1)
-    n = len(explanation.columns)
-    return pd.DataFrame(
-        {
-            "task": pd.Series([task] * n, dtype="str"),
-            "run_id": pd.Series([run_id] * n, dtype="str"),
-            "model_name": pd.Series([model_name] * n, dtype="str"),
-            "feature": pd.Series(explanation.columns, dtype="str"),
-            "mean_abs_shap": mean_abs,
-            "rank": rank,
-            "n_rows": np.full(n, len(explanation.output), dtype="int64"),
-            "output_space": pd.Series([explanation.output_space] * n, dtype="str"),
-        }
-    ).sort_values("rank", ignore_index=True)

@@ -1,8 +1,4 @@
-"""Unsupervised customer segmentation: `python -m ml.segment`.
-
-    python -m ml.segment                         # k = 2..10 chosen by silhouette, seed 42
-    python -m ml.segment --k-min 3 --k-max 6 --seed 7 --sample 5000
-    python -m ml.segment --skip-gate             # even if the quality gate last failed
+"""Unsupervised customer segmentation (`python -m ml.segment`): k-means, k by silhouette.
 
 k-means on the purchase behaviour of `marts.customer_features` (never the labels `segment` and
 `customer_satisfaction`, never `sim.*`):
@@ -42,67 +38,20 @@ from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
-from rich.console import Console
-from rich.table import Table
 from sklearn.cluster import KMeans, MiniBatchKMeans
-from sklearn.compose import ColumnTransformer
-from sklearn.impute import SimpleImputer
+from sklearn.decomposition import PCA
 from sklearn.metrics import adjusted_rand_score, silhouette_score
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from sklearn.tree import DecisionTreeClassifier, export_text
 
-from ml import config
-from ml.cli import ArgumentParser, positive_int, run
-from ml.cli import seed as seed_type
-from ml.errors import RelationNotFoundError, UserError
-from ml.experiment import new_run_id
-from ml.warehouse import (
-    appended,
-    read_relation,
-    relation_exists,
-    require_passing_gate,
-    session,
-    write_tables,
+from ml.core.config import DEFAULT_SEED
+from ml.core.errors import UserError
+from ml.core.runs import new_run_id
+from ml.segmentation.behaviour import (
+    CATEGORIES,
+    FEATURES_RELATION,
+    behaviour_frame,
+    build_preprocessor,
 )
-
-FEATURES_RELATION = "marts.customer_features"
-TRUTH_RELATION = "sim.customer_truth"
-SEGMENTATION_RUNS = "ml.segmentation_runs"
-CUSTOMER_SEGMENTS = "ml.customer_segments"
-
-CATEGORIES = ("electronics", "fashion", "grocery", "home", "beauty", "sports")
-#: Purchase behaviour only: no traits (age, income ...), no labels, nothing from sim.*.
-BEHAVIOUR_FEATURES: tuple[str, ...] = (
-    "order_count",
-    "total_spend",
-    "avg_order_value",
-    "recency_days",
-    "orders_last_90d",
-    "spend_last_90d",
-    "avg_discount_pct",
-    "avg_items_per_order",
-    "return_rate",
-    "distinct_categories",
-    *(f"share_{c}" for c in CATEGORIES),
-    "mobile_order_share",
-    "avg_days_between_orders",
-    "tenure_days",
-)
-#: Heavy-tailed counts, money and durations: log1p before scaling.
-LOG_FEATURES: tuple[str, ...] = (
-    "order_count",
-    "total_spend",
-    "avg_order_value",
-    "recency_days",
-    "orders_last_90d",
-    "spend_last_90d",
-    "avg_items_per_order",
-    "avg_days_between_orders",
-)
-#: Missing because the customer has (almost) no orders: filled by what that means.
-INACTIVE_FOR_TENURE = ("recency_days", "avg_days_between_orders")
-ZERO_WHEN_NO_ORDERS = ("avg_order_value", "avg_items_per_order")
 
 #: Above this many customers each k is fitted with MiniBatchKMeans (full k-means gets slow).
 FULL_BATCH_MAX_ROWS = 200_000
@@ -115,73 +64,8 @@ EXPLANATION_DEPTH = 3
 NO_ORDERS_SEGMENT = "no orders yet"
 
 
-# --------------------------------------------------------------------------- preprocessing
-
-
-def fill_structural_missing(frame: pd.DataFrame) -> pd.DataFrame:
-    """Fill the NULLs that mean "no orders": inactive for the whole tenure, nothing bought."""
-    out = pd.DataFrame(frame).copy()
-    tenure = out.get("tenure_days")
-    for col in INACTIVE_FOR_TENURE:
-        if col in out and tenure is not None:
-            out[col] = out[col].fillna(tenure)
-    for col in ZERO_WHEN_NO_ORDERS:
-        if col in out:
-            out[col] = out[col].fillna(0.0)
-    return out
-
-
-def log1p_non_negative(values):
-    """log1p of values clipped at 0 (a module function so the pipeline pickles)."""
-    return np.log1p(np.clip(values, 0.0, None))
-
-
-def build_preprocessor(features: Sequence[str] = BEHAVIOUR_FEATURES) -> Pipeline:
-    """The unfitted pipeline: structural fill, median impute, log1p of heavy tails, scale."""
-    log_cols = [c for c in LOG_FEATURES if c in features]
-    return Pipeline(
-        [
-            (
-                "fill",
-                FunctionTransformer(fill_structural_missing, feature_names_out="one-to-one"),
-            ),
-            ("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
-            (
-                "log",
-                ColumnTransformer(
-                    [
-                        (
-                            "log1p",
-                            FunctionTransformer(log1p_non_negative, feature_names_out="one-to-one"),
-                            log_cols,
-                        )
-                    ],
-                    remainder="passthrough",
-                    verbose_feature_names_out=False,
-                ),
-            ),
-            ("scale", StandardScaler()),
-        ]
-    ).set_output(transform="pandas")
-
-
-def behaviour_frame(
-    frame: pd.DataFrame, features: Sequence[str] = BEHAVIOUR_FEATURES
-) -> pd.DataFrame:
-    """The behaviour columns as float64 (NULL -> NaN); refuse a relation that lacks one."""
-    missing = [c for c in features if c not in frame.columns]
-    if missing:
-        raise UserError(
-            f"{FEATURES_RELATION} has no column {missing[0]!r}: rebuild it with `dbt build`"
-        )
-    out = {}
-    for col in features:
-        values = pd.to_numeric(frame[col], errors="coerce").astype("float64")
-        out[col] = values.where(np.isfinite(values))
-    return pd.DataFrame(out, index=frame.index)
-
-
-# --------------------------------------------------------------------------- clustering
+#: Clustered customers kept in ml.segment_projection (a seeded sample).
+PROJECTION_POINTS = 5_000
 
 
 @dataclass
@@ -327,9 +211,6 @@ def explain_clusters(
     return rules, float(tree.score(raw, labels))
 
 
-# --------------------------------------------------------------------------- a whole run
-
-
 @dataclass
 class SegmentationResult:
     """Everything one run computed; `runs` and `segments` are the tables it writes."""
@@ -343,6 +224,7 @@ class SegmentationResult:
     runs: pd.DataFrame
     segments: pd.DataFrame
     profile: pd.DataFrame = field(repr=False)
+    projection: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
     seconds: float = 0.0
 
 
@@ -352,11 +234,16 @@ def segment_customers(
     truth: pd.DataFrame | None = None,
     k_min: int = DEFAULT_K_MIN,
     k_max: int = DEFAULT_K_MAX,
-    seed: int = config.DEFAULT_SEED,
+    seed: int = DEFAULT_SEED,
     sample: int = DEFAULT_SILHOUETTE_SAMPLE,
     run_id: str | None = None,
 ) -> SegmentationResult:
     """Segment `customers` (rows of marts.customer_features); `truth` = (customer_id, persona).
+
+    Besides the segments, the result holds what the report draws from, computed here so the
+    report reads tables only: each segment's mean z-score per feature, and a seeded sample of at
+    most PROJECTION_POINTS clustered customers on the first two principal components of the
+    scaled features (`projection`; the shares of variance go to the chosen row of `runs`).
 
     Customers without orders have no behaviour to cluster: they form the fixed segment
     NO_ORDERS_SEGMENT (cluster_id k, after the k-means clusters 0..k-1, no distance); k-means
@@ -421,6 +308,12 @@ def segment_customers(
     profile.insert(0, "segment", names)
     profile.index.name = "cluster_id"
 
+    projection, explained = _project(scaled, customers, chosen, names, active, seed)
+    zscores = scaled.groupby(chosen.labels).mean()
+    zscore_list = [
+        {"segment": names[c], "zscores": {k: float(v) for k, v in zscores.loc[c].items()}}
+        for c in zscores.index
+    ]
     is_chosen = [c is chosen for c in candidates]
     rows = len(candidates)
 
@@ -450,22 +343,48 @@ def segment_customers(
             "segment_names": pd.Series(chosen_only(json.dumps(names), None), dtype="str"),
             "explanation_rules": pd.Series(chosen_only(rules, None), dtype="str"),
             "explanation_accuracy": pd.Series(chosen_only(accuracy, np.nan), dtype="float64"),
+            "pca_explained": pd.Series(chosen_only(json.dumps(explained), None), dtype="str"),
+            "segment_zscores": pd.Series(chosen_only(json.dumps(zscore_list), None), dtype="str"),
             "fit_seconds": [c.fit_seconds for c in candidates],
             "created_at": [created_at] * rows,
         }
     )
+    seconds = time.perf_counter() - start
     return SegmentationResult(
-        run_id=run_id,
-        chosen=chosen,
-        candidates=candidates,
-        names=names,
-        rules=rules,
-        explanation_accuracy=accuracy,
-        runs=runs,
-        segments=segments,
-        profile=profile,
-        seconds=time.perf_counter() - start,
+        run_id, chosen, candidates, names, rules, accuracy, runs, segments, profile, projection,
+        seconds,
+    )  # fmt: skip
+
+
+def _project(
+    scaled: pd.DataFrame,
+    customers: pd.DataFrame,
+    chosen: Candidate,
+    names: list[str],
+    active: np.ndarray,
+    seed: int,
+) -> tuple[pd.DataFrame, list[float]]:
+    """A seeded sample of the clustered customers on the first two principal components of
+    their scaled features (PCA fitted on every clustered customer), and the components' shares
+    of the variance."""
+    X = scaled.to_numpy(dtype=np.float64)
+    pca = PCA(n_components=2, random_state=seed).fit(X)
+    n = len(X)
+    idx = np.arange(n)
+    if n > PROJECTION_POINTS:
+        idx = np.sort(np.random.default_rng(seed).choice(n, PROJECTION_POINTS, replace=False))
+    xy = pca.transform(X[idx])
+    labels = chosen.labels[idx]
+    points = pd.DataFrame(
+        {
+            "customer_id": customers["customer_id"].to_numpy()[active][idx].astype("int64"),
+            "cluster_id": labels.astype("int32"),
+            "segment": pd.Series([names[c] for c in labels], dtype="str"),
+            "pc1": xy[:, 0],
+            "pc2": xy[:, 1],
+        }
     )
+    return points, [float(r) for r in pca.explained_variance_ratio_]
 
 
 def _all_labels(active_labels: np.ndarray, active: np.ndarray, k: int) -> np.ndarray:
@@ -483,135 +402,3 @@ def _adjusted_rand(persona: np.ndarray | None, labels: np.ndarray) -> float | No
     if not known.any():
         return None
     return float(adjusted_rand_score(persona[known].astype(str), labels[known]))
-
-
-def read_inputs(con) -> tuple[pd.DataFrame, pd.DataFrame | None]:
-    """marts.customer_features (by customer_id) and, when present, sim.customer_truth's personas."""
-    if not relation_exists(con, FEATURES_RELATION):
-        raise RelationNotFoundError(
-            f"table {FEATURES_RELATION} does not exist in the warehouse: run `dbt build` first"
-        )
-    present = {r[0] for r in con.execute(f"describe {FEATURES_RELATION}").fetchall()}
-    missing = [c for c in ("customer_id", *BEHAVIOUR_FEATURES) if c not in present]
-    if missing:
-        raise UserError(
-            f"{FEATURES_RELATION} has no column {missing[0]!r}: rebuild it with `dbt build`"
-        )
-    customers = read_relation(
-        con, FEATURES_RELATION, ["customer_id", *BEHAVIOUR_FEATURES], order_by="customer_id"
-    )
-    truth = None
-    if relation_exists(con, TRUTH_RELATION):
-        truth = read_relation(con, TRUTH_RELATION, ["customer_id", "persona"])
-    return customers, truth
-
-
-def write_result(con, result: SegmentationResult) -> dict[str, int]:
-    """Append the run's rows and replace the customers' segments, in ONE transaction."""
-    return write_tables(
-        con,
-        {
-            SEGMENTATION_RUNS: appended(con, SEGMENTATION_RUNS, result.runs),
-            CUSTOMER_SEGMENTS: result.segments,
-        },
-    )
-
-
-def run_segmentation(
-    *,
-    k_min: int = DEFAULT_K_MIN,
-    k_max: int = DEFAULT_K_MAX,
-    seed: int = config.DEFAULT_SEED,
-    sample: int = DEFAULT_SILHOUETTE_SAMPLE,
-    skip_gate: bool = False,
-    path=None,
-) -> tuple[SegmentationResult, dict[str, int]]:
-    """Read (read-only), segment with the warehouse closed, write: the whole of `ml.segment`.
-
-    Like ml.train, refuses a feature table whose latest quality-gate run failed (`skip_gate`).
-    """
-    with session(path, read_only=True) as con:
-        if not skip_gate:
-            require_passing_gate(con, FEATURES_RELATION)
-        customers, truth = read_inputs(con)
-    result = segment_customers(
-        customers, truth=truth, k_min=k_min, k_max=k_max, seed=seed, sample=sample
-    )
-    with session(path) as con:
-        written = write_result(con, result)
-    return result, written
-
-
-# --------------------------------------------------------------------------- CLI
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """CLI entry point."""
-    parser = ArgumentParser(prog="python -m ml.segment", description=__doc__.split("\n")[0])
-    parser.add_argument("--seed", type=seed_type, default=config.DEFAULT_SEED, help="random seed")
-    parser.add_argument("--k-min", type=positive_int, default=DEFAULT_K_MIN, help="smallest k")
-    parser.add_argument("--k-max", type=positive_int, default=DEFAULT_K_MAX, help="largest k")
-    parser.add_argument(
-        "--sample",
-        type=positive_int,
-        default=DEFAULT_SILHOUETTE_SAMPLE,
-        help=f"customers in the silhouette sample (default {DEFAULT_SILHOUETTE_SAMPLE:,})",
-    )
-    parser.add_argument(
-        "--skip-gate", action="store_true", help="segment even if the quality gate last failed"
-    )
-    args = parser.parse_args(argv)
-    if args.k_min < 2 or args.k_max < args.k_min:
-        parser.error("need 2 <= --k-min <= --k-max")
-    if args.sample < 2:
-        parser.error("--sample must be at least 2")
-
-    console = Console(stderr=True)
-    with console.status("segmenting"):
-        result, written = run_segmentation(
-            k_min=args.k_min,
-            k_max=args.k_max,
-            seed=args.seed,
-            sample=args.sample,
-            skip_gate=args.skip_gate,
-        )
-
-    out = Console(width=None if Console().is_terminal else 120)
-    table = Table(title="k-means over customer behaviour", title_justify="left")
-    for col in ("k", "silhouette", "inertia", "adjusted Rand", "fit s"):
-        table.add_column(col, justify="right")
-    for c in result.candidates:
-        ari = "" if c.adjusted_rand_index is None else f"{c.adjusted_rand_index:.3f}"
-        k = f"[bold]{c.k} *[/bold]" if c is result.chosen else str(c.k)
-        table.add_row(k, f"{c.silhouette:.4f}", f"{c.inertia:,.0f}", ari, f"{c.fit_seconds:.1f}")
-    table.caption = (
-        "* chosen (best silhouette); adjusted Rand against the simulator's personas"
-        if result.chosen.adjusted_rand_index is not None
-        else "* chosen (best silhouette); no sim.customer_truth, so no adjusted Rand"
-    )
-    out.print(table)
-
-    segments = Table(title=f"segments (k = {result.chosen.k})", title_justify="left")
-    for col in ("cluster", "segment", "customers", "orders", "spend", "recency d", "discount"):
-        segments.add_column(col, justify="left" if col == "segment" else "right")
-    for cluster_id, row in result.profile.iterrows():
-        segments.add_row(
-            str(cluster_id),
-            row["segment"],
-            f"{row['customers']:,}",
-            f"{row['order_count']:.1f}",
-            f"{row['total_spend']:,.0f}",
-            "" if pd.isna(row["recency_days"]) else f"{row['recency_days']:.0f}",
-            "" if pd.isna(row["avg_discount_pct"]) else f"{row['avg_discount_pct']:.2f}",
-        )
-    out.print(segments)
-    out.print(f"depth-{EXPLANATION_DEPTH} tree rules (accuracy {result.explanation_accuracy:.3f}):")
-    out.print(result.rules, markup=False, highlight=False)
-    for relation, rows in written.items():
-        out.print(f"wrote {relation}: {rows:,} rows")
-    out.print(f"run {result.run_id} in {result.seconds:.1f}s")
-    return 0
-
-
-if __name__ == "__main__":
-    run(main, "ml.segment")

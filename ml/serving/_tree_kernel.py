@@ -1,7 +1,7 @@
-"""The numba kernel of `ml.trees` (its own module so numba can cache the compiled code on disk,
+"""The numba kernel of `ml.serving.trees` (its own module so numba can cache the compiled code on disk,
 and so numba is imported only when a model is compiled).
 
-The kernel is serial and releases the GIL: `ml.trees` runs it on row ranges from a few Python
+The kernel is serial and releases the GIL: `ml.serving.trees` runs it on row ranges from a few Python
 threads. (numba's parallel mode would run it on OpenMP threads, which spin after every call and
 take the CPU the scoring pipeline's reader and writer threads need.)
 """

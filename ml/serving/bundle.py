@@ -1,71 +1,119 @@
-"""Model artifacts on disk and their registry rows in `ml.model_runs`.
+"""A saved model: the fitted pipeline with its input contract and output layout, hash-checked.
 
-A trained pipeline is written to `artifacts/<task>/<run_id>/<model>.joblib` with a
-`<model>.json` beside it for people (features, dtypes, categories, metrics, threshold, versions;
-the same metadata is inside the joblib file, so the hash covers it). The file's sha256 is recorded
-in `ml.model_runs`; loading recomputes the hash and refuses a file whose bytes differ *before*
+`ml.train` writes every candidate to `artifacts/<task>/<run_id>/<model>.joblib`, with a
+`<model>.json` beside it for people. The joblib file holds plain values and the pipeline:
+
+- the input contract: the id column and the feature columns (numeric, categorical), their
+  dtypes and known categories at training, and the columns left out and why;
+- the output layout (`ml.serving.output.OutputLayout`): problem type, classes, threshold;
+- `info`: what people want to know (metrics, parameters, library versions, seed, relation).
+
+That is everything serving needs: it never imports the training code. The file's sha256 is
+recorded in `ml.model_runs`; loading recomputes it and refuses a file whose bytes differ BEFORE
 unpickling it, because unpickling runs code.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
-import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import joblib
 
-from ml import config
-from ml.errors import UserError
+from ml.core.errors import UserError
+from ml.core.files import atomic_write, sha256_file
+from ml.serving.output import OutputLayout
+
+#: The layout of the joblib file; a file of another layout is refused (retrain it).
+BUNDLE_FORMAT = 2
 
 
 class ArtifactIntegrityError(UserError):
-    """A model file is missing or its bytes do not match the hash in the registry."""
+    """A model file is missing, its bytes do not match the registry, or it cannot be read."""
 
 
-def artifacts_root() -> Path:
-    """Where models are stored: `ARTIFACTS_PATH`, or `artifacts/` in the repository."""
-    value = os.environ.get("ARTIFACTS_PATH", "").strip()
-    if value:
-        return Path(value).expanduser().resolve()
-    return config.PROJECT_ROOT / "artifacts"
+@dataclass(frozen=True)
+class InputContract:
+    """The columns a model reads, as it was trained on them."""
+
+    id_column: str
+    numeric: tuple[str, ...]
+    categorical: tuple[str, ...]
+    dtypes: dict[str, str] = field(default_factory=dict)  # pandas dtype at training
+    categories: dict[str, list[str]] = field(default_factory=dict)  # up to 200 per column
+    dropped: dict[str, str] = field(default_factory=dict)  # column -> why it is not a feature
+
+    @property
+    def features(self) -> list[str]:
+        """Every feature column, numeric first (the model frame's order)."""
+        return [*self.numeric, *self.categorical]
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain values, as the bundle stores them."""
+        return {
+            "id_column": self.id_column,
+            "features": self.features,
+            "numeric_features": list(self.numeric),
+            "categorical_features": list(self.categorical),
+            "dtypes": dict(self.dtypes),
+            "categories": {k: list(v) for k, v in self.categories.items()},
+            "dropped_columns": dict(self.dropped),
+        }
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> InputContract:
+        """The contract `as_dict` wrote."""
+        return cls(
+            id_column=values["id_column"],
+            numeric=tuple(values["numeric_features"]),
+            categorical=tuple(values["categorical_features"]),
+            dtypes=dict(values.get("dtypes") or {}),
+            categories={k: list(v) for k, v in (values.get("categories") or {}).items()},
+            dropped=dict(values.get("dropped_columns") or {}),
+        )
 
 
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+@dataclass
+class ModelBundle:
+    """A fitted pipeline and what is needed to validate its input and lay out its output."""
+
+    task: str
+    run_id: str
+    model_name: str
+    pipeline: Any
+    contract: InputContract
+    output: OutputLayout
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def describe(self) -> dict[str, Any]:
+        """Everything but the pipeline, as plain values (the readable `.json` beside the file)."""
+        return {
+            "format": BUNDLE_FORMAT,
+            "task": self.task,
+            "run_id": self.run_id,
+            "model_name": self.model_name,
+            "contract": self.contract.as_dict(),
+            "output": self.output.as_dict(),
+            "info": self.info,
+        }
 
 
-def save_model(
-    model: Any, metadata: dict[str, Any], task: str, run_id: str, name: str
-) -> tuple[Path, str]:
-    """Write the model and its metadata atomically; return (path, sha256)."""
-    folder = artifacts_root() / task / run_id
+def save_bundle(bundle: ModelBundle, folder: Path) -> tuple[Path, str]:
+    """Write `<folder>/<model>.joblib` (atomically) and its `.json`; return (path, sha256)."""
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{name}.joblib"
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        joblib.dump({"pipeline": model, "metadata": metadata}, tmp, compress=3)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    path = folder / f"{bundle.model_name}.joblib"
+    content = {**bundle.describe(), "pipeline": bundle.pipeline}
+    atomic_write(path, lambda fh: joblib.dump(content, fh, compress=3))
     digest = sha256_file(path)
-    meta_path = folder / f"{name}.json"
-    meta_path.write_text(json.dumps({**metadata, "artifact_sha256": digest}, indent=2, default=str))
+    readable = json.dumps({**bundle.describe(), "artifact_sha256": digest}, indent=2, default=str)
+    atomic_write(folder / f"{bundle.model_name}.json", readable)
     return path, digest
 
 
-def load_verified(path: str | Path, expected_sha256: str) -> tuple[Any, dict[str, Any]]:
-    """(pipeline, metadata) from `path`, unpickled only if its sha256 equals `expected_sha256`."""
+def load_bundle(path: str | Path, expected_sha256: str) -> ModelBundle:
+    """The bundle at `path`, unpickled only if its sha256 equals `expected_sha256`."""
     path = Path(path)
     if not path.is_file():
         raise ArtifactIntegrityError(
@@ -77,17 +125,29 @@ def load_verified(path: str | Path, expected_sha256: str) -> tuple[Any, dict[str
             f"refusing to load {path}: its sha256 {actual[:12]}... does not match the registry's "
             f"{expected_sha256[:12]}... (the file changed after training; retrain the task)"
         )
-    bundle = joblib.load(path)
-    return bundle["pipeline"], bundle["metadata"]
+    older = (
+        f"model file {path} was saved by an older version of the project: "
+        "retrain with `python -m ml.train`"
+    )
+    try:
+        content = joblib.load(path)
+    except (ModuleNotFoundError, AttributeError):  # classes that moved since it was saved
+        raise ArtifactIntegrityError(older) from None
+    if not isinstance(content, dict) or content.get("format") != BUNDLE_FORMAT:
+        raise ArtifactIntegrityError(older)
+    return ModelBundle(
+        task=content["task"],
+        run_id=content["run_id"],
+        model_name=content["model_name"],
+        pipeline=content["pipeline"],
+        contract=InputContract.from_dict(content["contract"]),
+        output=OutputLayout.from_dict(content["output"]),
+        info=dict(content.get("info") or {}),
+    )
 
 
-def write_run_summary(task: str, run_id: str, summary: dict[str, Any]) -> Path:
-    """`artifacts/<task>/<run_id>/metadata.json`: the run's candidates, champion and hashes.
-
-    For people and tools browsing the artifacts; loading never trusts it (the registry's hash
-    and the metadata inside each joblib file are what `load_verified` uses).
-    """
-    path = artifacts_root() / task / run_id / "metadata.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(summary, indent=2, default=str))
-    return path
+def write_run_summary(folder: Path, summary: dict[str, Any]) -> Path:
+    """`<folder>/metadata.json`: a run's candidates, champion and hashes, for people and tools
+    browsing the artifacts (loading never trusts it: the registry's hash does)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    return atomic_write(folder / "metadata.json", json.dumps(summary, indent=2, default=str))

@@ -1,6 +1,6 @@
 """xgboost tree ensembles evaluated by a compiled, vectorised kernel, with xgboost's exact numbers.
 
-`ml.scoring` scores big tables; with an xgboost model (alone or inside an ensemble), evaluating
+`ml.serving.batch` scores big tables; with an xgboost model (alone or inside an ensemble), evaluating
 the trees is most of the work, and xgboost's predictor walks each tree node by node, row by row.
 `CompiledTrees` holds the same trees as padded arrays and evaluates them with a numba kernel
 that works on blocks of rows at a time, one tree level at a time, with contiguous loads and no
@@ -18,7 +18,7 @@ The arithmetic is xgboost's, step by step, so the results are the same bits:
 
 `CompiledTrees.of` refuses (raises `Unsupported`) what it does not reproduce: other boosters and
 objectives, categorical splits, several targets or classes, trees deeper than `MAX_DEPTH`, a
-`missing` other than NaN. `ml.scoring` also checks every compiled model against xgboost on its
+`missing` other than NaN. `ml.serving.batch` also checks every compiled model against xgboost on its
 first rows and keeps xgboost where the two differ in any bit.
 """
 
@@ -32,6 +32,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import xgboost as xgb
+from xgboost import XGBClassifier, XGBModel, XGBRegressor
 
 #: Deeper trees are left to xgboost: the kernel evaluates all 2**depth - 1 splits of a padded tree.
 MAX_DEPTH = 6
@@ -72,7 +74,7 @@ def _require(condition: bool, why: str) -> None:
 def _get_kernel():
     """The numba kernel (importing numba and loading the compiled code from numba's disk cache,
     or compiling it, the first time: about a second)."""
-    from ml._tree_kernel import evaluate
+    from ml.serving._tree_kernel import evaluate  # imports numba: ~1 s, in the background
 
     return evaluate
 
@@ -116,7 +118,7 @@ def warm_up() -> None:
     with _warm_lock:
         if _warm_thread is None:
             _warm_thread = threading.Thread(
-                target=_load_kernel, name="ml.trees warm-up", daemon=True
+                target=_load_kernel, name="ml.serving.trees warm-up", daemon=True
             )
             _warm_thread.start()
 
@@ -169,8 +171,6 @@ class CompiledTrees:
     @classmethod
     def of(cls, estimator: Any) -> CompiledTrees:
         """The trees of a fitted XGBClassifier / XGBRegressor, as its predictions use them."""
-        from xgboost import XGBClassifier, XGBModel, XGBRegressor
-
         _require(isinstance(estimator, XGBModel), "not an xgboost model")
         _require(type(estimator) in (XGBClassifier, XGBRegressor), "not XGBClassifier/XGBRegressor")
         missing = estimator.missing
@@ -263,7 +263,7 @@ class CompiledTrees:
             kernel(X, *args, 0, n, out)
             return out
         bounds = np.linspace(0, n, threads + 1).astype(int)
-        with ThreadPoolExecutor(threads, thread_name_prefix="ml.trees") as pool:
+        with ThreadPoolExecutor(threads, thread_name_prefix="ml.serving.trees") as pool:
             done = [
                 pool.submit(kernel, X, *args, int(lo), int(hi), out)
                 for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)
@@ -290,8 +290,6 @@ class CompiledTrees:
 def _base_margin(model: dict, n_features: int) -> np.float32:
     """xgboost's base margin, as its predictor starts from: the margin of a model that is one
     tree with a single leaf of 0 (so nothing is recomputed here, whatever the objective)."""
-    import xgboost as xgb
-
     stub = json.loads(json.dumps(model))
     trees_model = stub["learner"]["gradient_booster"]["model"]
     tree = trees_model["trees"][0]

@@ -19,7 +19,7 @@ from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV, KFold, StratifiedKFold, train_test_split
 from sklearn.pipeline import Pipeline
 
-from ml.nets import build_network, configure_tensorflow
+from ml.estimators.nets import build_network, configure_tensorflow
 
 #: scikit-learn scorer names of the primary metrics.
 SCORERS = {

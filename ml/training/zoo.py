@@ -7,8 +7,6 @@ xgboost and a Keras MLP. Class imbalance is handled by balanced class weights (l
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.linear_model import LogisticRegression, Ridge
@@ -17,13 +15,9 @@ from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 from sklearn.utils.class_weight import compute_sample_weight
 from xgboost import XGBClassifier, XGBRegressor
 
-from ml.features import FeatureSet, build_preprocessor
-from ml.nets import KerasMLPClassifier, KerasMLPRegressor
-
-
-def n_threads() -> int:
-    """Threads for xgboost (ML_THREADS, default: every core)."""
-    return int(os.environ.get("ML_THREADS", "0")) or (os.cpu_count() or 1)
+from ml.core.config import n_threads
+from ml.estimators.nets import KerasMLPClassifier, KerasMLPRegressor
+from ml.estimators.preprocessing import FeatureSet, build_preprocessor
 
 
 def base_estimator(name: str, problem: str, y: np.ndarray, seed: int) -> BaseEstimator:

@@ -1,11 +1,11 @@
 """Fault injection: killed writers, a held warehouse and a failing `dbt build` lose nothing.
 
 - `ml.train` and `ml.segment` read the warehouse read-only, compute with it closed and write every
-  `ml.*` table in ONE transaction at the end (`ml.warehouse.write_tables`). A SIGKILL at any
+  `ml.*` table in ONE transaction at the end (`Warehouse.replace_tables`). A SIGKILL at any
   moment must leave each table as it was (or, after the commit, fully replaced), no temporary
   table, a champion that `ml.predict` still loads, and a next run that succeeds. The hardest
   moment, inside the open transaction after the old tables are dropped and the new ones renamed,
-  is hit deterministically with the test hook `ML_TEST_PAUSE_BEFORE_COMMIT` (ml/warehouse.py).
+  is hit deterministically with the test hook `ML_TEST_PAUSE_BEFORE_COMMIT` (ml/core/warehouse/duckdb.py).
 - A second process waits `WAREHOUSE_LOCK_TIMEOUT` seconds for a held warehouse, then fails with
   one line naming the holder's PID (exit code 2), and gets in when the holder lets go in time.
 - A `dbt build` that fails half-way leaves the previously published tables as they were.
@@ -29,7 +29,7 @@ import duckdb
 import pandas as pd
 import pytest
 
-from ml.warehouse import TEST_PAUSE_BEFORE_COMMIT, connect
+from ml.core.warehouse.duckdb import TEST_PAUSE_BEFORE_COMMIT
 from tests.conftest import DBT_BEFORE_TRAINING, ROOT, run_dbt, run_python
 
 TASK = "loan_repayment"
@@ -42,12 +42,13 @@ TRAIN_TABLES = (
     "ml.prediction_explanations",
     "ml.feature_importance",
     "ml.evaluation_predictions",
+    "ml.shap_sample",
 )
-SEGMENT_TABLES = ("ml.segmentation_runs", "ml.customer_segments")
+SEGMENT_TABLES = ("ml.segmentation_runs", "ml.customer_segments", "ml.segment_projection")
 #: One thread per library: several runs share the cores here, and oversubscribed thread pools
 #: (xgboost's OpenMP, TensorFlow) spin instead of working. Results do not depend on it.
 ONE_THREAD = {"ML_THREADS": "1", "ML_TF_THREADS": "1", "OMP_NUM_THREADS": "1"}
-#: Names of the staging tables of ml.warehouse.write_tables and of dbt-duckdb's swaps.
+#: Names of the staging tables of Warehouse.replace_tables and of dbt-duckdb's swaps.
 LEFTOVER = re.compile(r"^__tmp_|^__write_|__dbt_tmp|__dbt_backup")
 
 
@@ -102,8 +103,16 @@ def _kill(proc: subprocess.Popen) -> None:
 
 
 def _open(warehouse: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """The warehouse, waiting (like every entry point) while a run running alongside has it."""
-    return connect(warehouse, read_only=read_only, timeout_s=120)
+    """The warehouse (a plain DuckDB connection, for the checks), waiting like every entry point
+    while a run running alongside has it."""
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            return duckdb.connect(str(warehouse), read_only=read_only)
+        except duckdb.IOException as err:
+            if "lock" not in str(err).lower() or time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
 
 
 def snapshot(warehouse: Path) -> dict[str, str]:
@@ -423,8 +432,8 @@ def test_a_failed_dbt_build_keeps_the_published_tables(built_copy: Path, tmp_pat
     before = _table_digests(built_copy, ("staging", "marts"))
     con = duckdb.connect(str(built_copy))
     try:
-        # the orders arrive without their discount column: base_orders fails at run time,
-        # after the customer and loan staging models have been rebuilt
+        # the orders arrive without their discount column: stg_orders_classified fails at run
+        # time, after the customer and loan staging models have been rebuilt
         con.execute("create table raw.orders_backup as select * from raw.orders")
         con.execute("alter table raw.orders drop column discount_pct")
     finally:
@@ -436,11 +445,11 @@ def test_a_failed_dbt_build_keeps_the_published_tables(built_copy: Path, tmp_pat
     assert proc.returncode != 0, proc.stdout[-3000:]
     results = json.loads((tmp_path / "target" / "run_results.json").read_text())
     status = {r["unique_id"].split(".")[-1]: r["status"] for r in results["results"]}
-    # base_orders' unit test runs first and errors (its mocked input no longer matches
-    # raw.orders), so base_orders and everything downstream of it are skipped
+    # the unit test of stg_orders_classified runs first and errors (its mocked input no longer
+    # matches raw.orders), so stg_orders_classified and everything downstream of it are skipped
     errored = {name for name, s in status.items() if s == "error"}
     assert errored == {"order_rejection_reasons_follow_the_contract_order"}, errored
-    assert status["base_orders"] == "skipped"
+    assert status["stg_orders_classified"] == "skipped"
     assert status["stg_customers"] == "success", "the build failed half-way, not at the start"
     assert status["customer_features"] == status["loan_features"] == "skipped"
 
@@ -450,18 +459,23 @@ def test_a_failed_dbt_build_keeps_the_published_tables(built_copy: Path, tmp_pat
     for relation, digest in before.items():
         if relation.split(".")[1] not in rebuilt:  # failed or skipped: exactly as published
             assert after[relation] == digest, f"{relation} changed in a failed build"
-    assert after["staging.base_orders"] == before["staging.base_orders"]
+    assert after["staging.stg_orders_classified"] == before["staging.stg_orders_classified"]
     assert after["marts.customer_features"] == before["marts.customer_features"]
     assert after["marts.loan_features"] == before["marts.loan_features"]
     assert not leftovers(built_copy)
 
     # the model itself failing at run time (no unit test in the way) keeps its old table too
     proc = run_dbt(
-        "run", "--select", "base_orders", warehouse=built_copy, workdir=tmp_path, check=False
+        "run",
+        "--select",
+        "stg_orders_classified",
+        warehouse=built_copy,
+        workdir=tmp_path,
+        check=False,
     )
     assert proc.returncode != 0 and "discount_pct" in proc.stdout, proc.stdout[-3000:]
     still = _table_digests(built_copy, ("staging",))
-    assert still["staging.base_orders"] == before["staging.base_orders"]
+    assert still["staging.stg_orders_classified"] == before["staging.stg_orders_classified"]
     assert not leftovers(built_copy)
 
     con = duckdb.connect(str(built_copy))

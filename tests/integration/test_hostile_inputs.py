@@ -25,15 +25,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml.cli import run
-from ml.errors import UserError
-from ml.experiment import builtin_or_custom, prepare_task
-from ml.features import MAX_ABS_VALUE
-from ml.models import base_estimator, make_pipeline
+from ml.core.cli import run
+from ml.core.errors import UserError
+from ml.core.warehouse import open_warehouse
+from ml.estimators.preprocessing import MAX_ABS_VALUE
+from ml.ingestion.csv import load_csv
 from ml.predict import main as predict_main
 from ml.train import main as train_main
-from ml.warehouse import session
-from scripts.load_csv import load_csv
+from ml.training.data import builtin_or_custom, prepare_task
+from ml.training.zoo import base_estimator, make_pipeline
 from scripts.load_csv import main as load_main
 from tests.conftest import run_python
 
@@ -567,8 +567,8 @@ def test_train_reads_a_hostile_table_into_finite_features(predict_env) -> None:
     """An all-missing column is dropped and reported; a constant, infinite, 1e308, list and
     time-zone column become features the models accept (checked by fitting two of them)."""
     spec = builtin_or_custom(None, "raw.byo", "approved?", "applicant id", "auto")
-    with session(read_only=True) as con:
-        data = prepare_task(con, spec)
+    with open_warehouse(read_only=True) as wh:
+        data = prepare_task(wh, spec)
     assert (data.spec.target, data.id_column) == ("Approved?", "Applicant ID")  # any case
     assert data.features.dropped["all_missing"] == "entirely missing"
     assert {"weird; --num", "constant", "applied_at"} <= set(data.features.numeric)
@@ -617,7 +617,7 @@ def test_load_csv_refuses_reserved_and_malformed_table_names(tmp_path, table, ke
 def test_load_csv_hostile_names_and_paths(tmp_path, monkeypatch, capsys) -> None:
     wh = tmp_path / "wh.duckdb"
     monkeypatch.setenv("WAREHOUSE_PATH", str(wh))
-    with session(wh) as con:
+    with duckdb.connect(str(wh)) as con:
         con.execute("create schema ml; create table ml.model_runs as select 1 as run_id")
     folder = tmp_path / "dir with spaces ü"
     folder.mkdir()
@@ -626,7 +626,7 @@ def test_load_csv_hostile_names_and_paths(tmp_path, monkeypatch, capsys) -> None
     src.write_text(f'"x""; drop table ml.model_runs; --",{long_name},y\n1,2,3\n')
     code, out, err = _cli(load_main, "scripts.load_csv", [str(src), "--table", "raw.t"], capsys)
     assert code == 0 and err == "" and "created raw.t" in out
-    with session(wh, read_only=True) as con:
+    with duckdb.connect(str(wh), read_only=True) as con:
         names = [r[0] for r in con.execute("describe raw.t").fetchall()]
         assert names == ['x"; drop table ml.model_runs; --', long_name, "y"]
         assert con.execute("select * from ml.model_runs").fetchall() == [(1,)]

@@ -14,6 +14,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from ml import load_model
+from ml.core.errors import UserError
 from tests.conftest import DBT_AFTER_TRAINING, run_dbt, run_python
 
 TASKS = {
@@ -156,6 +158,30 @@ def test_shap_tables_cover_every_task_and_every_scored_row(trained) -> None:
     assert (merged["explained_class"] == merged["prediction"]).all()
 
 
+def test_the_shap_sample_holds_every_feature_of_explained_rows(trained) -> None:
+    """What the reports draw beeswarm and dependence plots from, stored when training."""
+    wh = trained["warehouse"]
+    sample = _query(wh, "select * from ml.shap_sample")
+    top = _query(wh, "select * from ml.prediction_explanations where rank = 1")
+    for task, (relation, _) in TASKS.items():
+        rows = sample[sample["task"] == task]
+        columns = set(_query(wh, f"select * from {relation} limit 0").columns)
+        features = rows["feature"].nunique()
+        assert set(rows["feature"]) <= columns and features >= 10, task
+        assert len(rows) == rows["entity_id"].nunique() * features
+        assert 0 < rows["entity_id"].nunique() <= 1_000
+        # every feature of a row: its SHAP values add up to the explained output
+        first = top[top["task"] == task].set_index("entity_id")
+        totals = rows.groupby("entity_id")["shap_value"].sum()
+        expected = first.loc[totals.index, "model_output"] - first.loc[totals.index, "base_value"]
+        np.testing.assert_allclose(totals, expected, atol=1e-4)
+        assert rows.loc[rows["is_categorical"], "value"].isna().all()
+    runs = _query(wh, "select task, class_labels from ml.model_runs where is_champion")
+    labels = runs.set_index("task")["class_labels"]
+    assert json.loads(labels["customer_segment"]) == sorted(json.loads(labels["customer_segment"]))
+    assert pd.isna(labels["loan_repayment"])
+
+
 def test_evaluation_predictions_hold_every_candidate_on_held_out_rows(trained) -> None:
     wh = trained["warehouse"]
     runs = _query(wh, "select * from ml.model_runs")
@@ -296,9 +322,6 @@ def test_predict_refuses_a_csv_missing_a_column(trained, tmp_path) -> None:
 
 
 def test_python_api_and_type_coercion(trained, monkeypatch) -> None:
-    from ml import load_model
-    from ml.errors import UserError
-
     monkeypatch.setenv("WAREHOUSE_PATH", str(trained["warehouse"]))
     model = load_model("customer_satisfaction")
     rows = _query(trained["warehouse"], "select * from marts.customer_features limit 5")

@@ -1,59 +1,52 @@
-"""The one module that talks to DuckDB: open the warehouse, read a relation, write a table atomically.
+"""The DuckDB warehouse: one file, one writing process at a time.
 
 DuckDB allows one writing process at a time, and a second process cannot even open the file while
-another writes. `connect` therefore waits a bounded time for the lock and then raises
-`WarehouseLockedError` with the holder DuckDB names, instead of a DuckDB traceback.
+another writes. Opening therefore waits a bounded time for the lock and then raises
+`WarehouseLockedError` naming the holder DuckDB reports, instead of a DuckDB traceback.
+
+The file is attached under the catalog name `warehouse_db` (DuckDB would otherwise name the
+catalog after the file, and a file called sim.duckdb would clash with the schema `sim`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import queue
 import re
 import sys
+import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
 
-from ml import config
-from ml.errors import RelationNotFoundError, UserError, WarehouseLockedError
+from ml.core import config
+from ml.core.errors import RelationNotFoundError, UserError, WarehouseLockedError
+from ml.core.names import parse_relation, quote_ident
+from ml.core.warehouse.base import Data, RelationInfo, TableWriter, Warehouse
 
-_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _LOCK_HOLDER = re.compile(r"Conflicting lock is held in (?P<exe>.+?) \(PID (?P<pid>\d+)\)")
+CATALOG = "warehouse_db"
+#: Schema names DuckDB gives its own catalogs: a user table may not be written there.
+RESERVED_SCHEMAS = frozenset({"temp", "system", "memory", CATALOG})
+
+#: Fault-injection hook for the tests (tests/integration/test_faults.py), inert unless set: the
+#: seconds `replace_tables` sleeps INSIDE its open transaction, after every table is staged and
+#: swapped and before the commit, announced by one stderr line starting with the variable's name.
+#: It lets a test kill a writer at the one moment that matters (old tables dropped, new ones
+#: renamed, nothing committed) deterministically. Never set it outside tests.
+TEST_PAUSE_BEFORE_COMMIT = "ML_TEST_PAUSE_BEFORE_COMMIT"
 
 
-def quote_ident(name: str) -> str:
-    """Quote an SQL identifier for DuckDB (double quotes, embedded quotes doubled)."""
-    if not isinstance(name, str) or name == "" or "\x00" in name:
-        raise UserError(f"invalid identifier {name!r}")
-    return '"' + name.replace('"', '""') + '"'
-
-
-def parse_relation(relation: str, default_schema: str = "main") -> tuple[str, str]:
-    """Split `schema.table` (or `table`) into validated parts; refuse anything else.
-
-    Relation names given on the command line must be plain identifiers (letters, digits, `_`):
-    they name tables, and user text never reaches SQL unquoted.
-    """
-    parts = relation.strip().split(".") if isinstance(relation, str) else []
-    if len(parts) == 1:
-        parts = [default_schema, parts[0]]
-    if len(parts) != 2 or not all(_IDENT.fullmatch(p) for p in parts):
-        raise UserError(
-            f"invalid table name {relation!r}: use schema.table with letters, digits and _ only"
-        )
-    return parts[0], parts[1]
-
-
-def qualified(relation: str, default_schema: str = "main") -> str:
-    """`schema.table` as a quoted SQL reference, validated by `parse_relation`."""
-    schema, table = parse_relation(relation, default_schema)
-    return f"{quote_ident(schema)}.{quote_ident(table)}"
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
 
 
 def _lock_message(path: Path, err: Exception, waited: float) -> str:
@@ -66,112 +59,18 @@ def _lock_message(path: Path, err: Exception, waited: float) -> str:
     )
 
 
-#: The catalog name the warehouse file is attached under. DuckDB otherwise names the catalog after
-#: the file, and a file called sim.duckdb or raw.duckdb would clash with the schema of that name.
-CATALOG = "warehouse_db"
-
-
-def _attach(db: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
+def _attach(db: Path, read_only: bool, catalog: str) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect(":memory:")
     try:
         literal = "'" + str(db).replace("'", "''") + "'"
-        con.execute(f"attach {literal} as {CATALOG}{' (read_only)' if read_only else ''}")
-        con.execute(f"use {CATALOG}")
+        options = " (read_only)" if read_only else ""
+        con.execute(f"attach {literal} as {quote_ident(catalog)}{options}")
+        con.execute(f"use {quote_ident(catalog)}")
+        con.execute("set enable_progress_bar = false")  # stderr carries one clear line
     except BaseException:
         con.close()
         raise
     return con
-
-
-def connect(
-    path: str | Path | None = None,
-    *,
-    read_only: bool = False,
-    timeout_s: float | None = None,
-    create: bool = True,
-) -> duckdb.DuckDBPyConnection:
-    """Open the warehouse, waiting up to `timeout_s` (default `WAREHOUSE_LOCK_TIMEOUT`) for a lock."""
-    db = Path(path).expanduser().resolve() if path else config.warehouse_path()
-    timeout = config.lock_timeout_s() if timeout_s is None else timeout_s
-    if read_only and not db.exists():
-        raise UserError(f"warehouse {db} does not exist: run `make run` (or the simulator) first")
-    if not read_only and create:
-        try:
-            db.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as err:
-            raise UserError(f"cannot create folder {db.parent}: {err.strerror}") from None
-    start = time.monotonic()
-    delay = 0.05
-    while True:
-        try:
-            return _attach(db, read_only)
-        except duckdb.IOException as err:
-            text = str(err)
-            waited = time.monotonic() - start
-            if "lock" not in text.lower():
-                raise UserError(f"cannot open warehouse {db}: {text.splitlines()[0]}") from None
-            if waited >= timeout:
-                raise WarehouseLockedError(_lock_message(db, err, waited)) from None
-            time.sleep(min(delay, max(0.0, timeout - waited)))
-            delay = min(delay * 2, 1.0)
-
-
-@contextlib.contextmanager
-def session(path: str | Path | None = None, **kwargs: Any) -> Iterator[duckdb.DuckDBPyConnection]:
-    """`connect` as a context manager that always closes the connection."""
-    con = connect(path, **kwargs)
-    try:
-        yield con
-    finally:
-        con.close()
-
-
-def relation_exists(con: duckdb.DuckDBPyConnection, relation: str) -> bool:
-    """True when `schema.table` is a table or view in the warehouse."""
-    schema, table = parse_relation(relation)
-    row = con.execute(
-        "select count(*) from information_schema.tables "
-        "where table_catalog = current_database() and table_schema = ? and table_name = ?",
-        [schema, table],
-    ).fetchall()
-    return bool(row and row[0][0])
-
-
-def read_relation(
-    con: duckdb.DuckDBPyConnection,
-    relation: str,
-    columns: list[str] | None = None,
-    order_by: str | None = None,
-) -> pd.DataFrame:
-    """Read a whole table or view into pandas, ordered by `order_by` when given.
-
-    Order matters for reproducibility: a table built by a parallel query (a dbt model) has no
-    stable row order, so positional splits must not depend on it.
-    """
-    if not relation_exists(con, relation):
-        raise RelationNotFoundError(f"table {relation} does not exist in the warehouse")
-    cols = ", ".join(quote_ident(c) for c in columns) if columns else "*"
-    order = f" order by {quote_ident(order_by)}" if order_by else ""
-    return con.execute(f"select {cols} from {qualified(relation)}{order}").df()
-
-
-def write_table(con: duckdb.DuckDBPyConnection, data: Any, relation: str) -> int:
-    """Replace `schema.table` with `data` (a DataFrame or Arrow table) atomically.
-
-    The data is built under a temporary name and swapped in within one transaction, so readers
-    see the old table or the new one, never half of either, and a killed process leaves the old
-    table and no temporary one (the uncommitted transaction is rolled back on the next open).
-    Returns the number of rows written.
-    """
-    return next(iter(write_tables(con, {relation: data}).values()))
-
-
-#: Fault-injection hook for the tests (tests/integration/test_faults.py), inert unless set: the
-#: seconds `write_tables` sleeps INSIDE its open transaction, after every table is staged and
-#: swapped and before the commit, announced by one stderr line starting with the variable's name.
-#: It lets a test kill a writer at the one moment that matters (old tables dropped, new ones
-#: renamed, nothing committed) deterministically. Never set it outside tests.
-TEST_PAUSE_BEFORE_COMMIT = "ML_TEST_PAUSE_BEFORE_COMMIT"
 
 
 def _test_pause_before_commit(relations: list[str]) -> None:
@@ -190,106 +89,377 @@ def _test_pause_before_commit(relations: list[str]) -> None:
         time.sleep(seconds)
 
 
-def write_tables(con: duckdb.DuckDBPyConnection, tables: dict[str, Any]) -> dict[str, int]:
-    """Replace several tables in ONE transaction: all of them change, or none does.
+def _temporary_name(table: str) -> str:
+    """Where a table is built before it replaces `table` (dropped with a rolled-back write)."""
+    return f"__tmp_{table}_{uuid.uuid4().hex[:8]}"
 
-    Same swap as `write_table` (build under a temporary name, drop, rename), for every table,
-    then a single commit. Returns the rows written per table.
-    """
-    plan = []
-    for relation, data in tables.items():
-        schema, table = parse_relation(relation)
-        view = f"__write_{uuid.uuid4().hex[:8]}"
-        con.register(view, data)
-        plan.append((schema, table, view))
+
+@contextlib.contextmanager
+def scratch() -> Iterator[duckdb.DuckDBPyConnection]:
+    """An in-memory DuckDB for local computation that touches no warehouse (parsing a CSV)."""
+    con = duckdb.connect(":memory:")
     try:
+        yield con
+    finally:
+        con.close()
+
+
+class DuckDBWarehouse(Warehouse):
+    """The warehouse in one DuckDB file (`WAREHOUSE_PATH`)."""
+
+    engine = "duckdb"
+
+    def __init__(
+        self,
+        path: str | Path | None = None,
+        *,
+        read_only: bool = False,
+        timeout_s: float | None = None,
+        create: bool = True,
+        catalog: str = CATALOG,
+    ) -> None:
+        db = Path(path).expanduser().resolve() if path else config.warehouse_path()
+        timeout = config.lock_timeout_s() if timeout_s is None else timeout_s
+        if read_only and not db.exists():
+            raise UserError(
+                f"warehouse {db} does not exist: run `make run` (or the simulator) first"
+            )
+        if not read_only and create:
+            try:
+                db.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as err:
+                raise UserError(f"cannot create folder {db.parent}: {err.strerror}") from None
+        self.path = db
+        self._read_only = read_only
+        start, delay = time.monotonic(), 0.05
+        while True:
+            try:
+                self._con = _attach(db, read_only, catalog)
+                break
+            except duckdb.IOException as err:
+                waited = time.monotonic() - start
+                if "lock" not in str(err).lower():
+                    raise UserError(f"cannot open warehouse {db}: {_first_line(err)}") from None
+                if waited >= timeout:
+                    raise WarehouseLockedError(_lock_message(db, err, waited)) from None
+                time.sleep(min(delay, max(0.0, timeout - waited)))
+                delay = min(delay * 2, 1.0)
+
+    @property
+    def location(self) -> str:
+        return str(self.path)
+
+    @property
+    def read_only(self) -> bool:
+        return self._read_only
+
+    def close(self) -> None:
+        self._con.close()
+
+    # -- describe -------------------------------------------------------------------------------
+
+    def _ref(self, relation: str) -> str:
+        schema, table = parse_relation(relation)
+        return f"{quote_ident(schema)}.{quote_ident(table)}"
+
+    def _require(self, relation: str) -> str:
+        if not self.exists(relation):
+            raise RelationNotFoundError(f"table {relation} does not exist in the warehouse")
+        return self._ref(relation)
+
+    def exists(self, relation: str) -> bool:
+        schema, table = parse_relation(relation)
+        rows = self._con.execute(
+            "select count(*) from information_schema.tables "
+            "where table_catalog = current_database() and table_schema = ? and table_name = ?",
+            [schema, table],
+        ).fetchall()
+        return bool(rows and rows[0][0])
+
+    def relations(self, schema: str | None = None) -> list[RelationInfo]:
+        rows = self._con.execute(
+            "select table_schema, table_name, table_type from information_schema.tables "
+            "where table_catalog = current_database() "
+            "and (? is null or lower(table_schema) = lower(?)) order by 1, 2",
+            [schema, schema],
+        ).fetchall()
+        return [RelationInfo(s, n, "view" if t == "VIEW" else "table") for s, n, t in rows]
+
+    def describe(self, relation: str) -> pa.Schema:
+        ref = self._require(relation)
+        return self._read(f"select * from {ref} limit 0", relation).to_arrow_table().schema
+
+    def sql_types(self, relation: str) -> dict[str, str]:
+        ref = self._require(relation)
+        rel = self._read(f"select * from {ref} limit 0", relation)
+        return {name: str(kind) for name, kind in zip(rel.columns, rel.types, strict=True)}
+
+    def row_count(self, relation: str) -> int:
+        ref = self._require(relation)
+        return int(self._read(f"select count(*) from {ref}", relation).fetchall()[0][0])
+
+    # -- read -----------------------------------------------------------------------------------
+
+    def _read(self, sql: str, relation: str, params: Sequence[Any] = ()) -> duckdb.DuckDBPyRelation:
+        """A query over `relation`; DuckDB's errors (a view over a dropped table, a failing cast
+        in a view) become one line naming the relation."""
+        try:
+            return self._con.sql(sql, params=list(params) or None)
+        except duckdb.Error as err:
+            raise UserError(f"cannot read {relation}: {_first_line(err)}") from None
+
+    def _select(
+        self, relation: str, columns: Sequence[str] | None, order_by: str | None = None
+    ) -> str:
+        ref = self._require(relation)
+        cols = ", ".join(quote_ident(c) for c in columns) if columns else "*"
+        order = f" order by {quote_ident(order_by)}" if order_by else ""
+        return f"select {cols} from {ref}{order}"
+
+    def read_frame(
+        self, relation: str, columns: Sequence[str] | None = None, order_by: str | None = None
+    ) -> pd.DataFrame:
+        sql = self._select(relation, columns, order_by)
+        try:
+            return self._con.execute(sql).df()
+        except duckdb.Error as err:
+            raise UserError(f"cannot read {relation}: {_first_line(err)}") from None
+
+    def read_arrow(self, relation: str, columns: Sequence[str] | None = None) -> pa.Table:
+        return self._arrow(self._select(relation, columns), relation)
+
+    def _arrow(self, sql: str, relation: str, params: Sequence[Any] = ()) -> pa.Table:
+        try:
+            return self._con.sql(sql, params=list(params) or None).to_arrow_table()
+        except duckdb.Error as err:
+            raise UserError(f"cannot read {relation}: {_first_line(err)}") from None
+
+    @contextlib.contextmanager
+    def read_batches(
+        self,
+        relation: str,
+        columns: Mapping[str, str] | Sequence[str] | None = None,
+        batch_rows: int = 262_144,
+    ) -> Iterator[pa.RecordBatchReader]:
+        ref = self._require(relation)
+        types = self.sql_types(relation)
+        if columns is None:
+            pairs = [(c, c) for c in types]
+        elif isinstance(columns, Mapping):
+            pairs = list(columns.items())
+        else:
+            pairs = [(c, c) for c in columns]
+        select = []
+        for out, source in pairs:
+            expr = quote_ident(source)
+            if types[source].upper().startswith("DECIMAL"):
+                expr = f"cast({expr} as double)"  # as `.df()` reads it
+            select.append(f"{expr} as {quote_ident(out)}")
+        catalog = self._con.execute("select current_database()").fetchall()[0][0]
+        # A second cursor: a streaming result on the main connection would be cut off by the
+        # writes this handle makes while the batches are read.
+        cursor = self._con.cursor()
+        try:
+            sql = f"select {', '.join(select)} from {quote_ident(catalog)}.{ref}"
+            try:
+                reader = cursor.sql(sql).to_arrow_reader(batch_rows)
+            except duckdb.Error as err:
+                raise UserError(f"cannot read {relation}: {_first_line(err)}") from None
+            yield reader
+        finally:
+            cursor.close()
+
+    def sample_frame(self, relation: str, rows: int, seed: int) -> pd.DataFrame:
+        ref = self._require(relation)
+        sample = ""
+        if self.row_count(relation) > rows:
+            sample = f" using sample reservoir({int(rows)} rows) repeatable ({int(seed)})"
+        return self._read(f"select * from {ref}{sample}", relation).df()
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> pd.DataFrame:
+        return self._con.execute(sql, list(params)).df()
+
+    def query_arrow(self, sql: str, params: Sequence[Any] = ()) -> pa.Table:
+        return self._con.sql(sql, params=list(params) or None).to_arrow_table()
+
+    # -- write ----------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        con = self._con
         con.execute("begin transaction")
         try:
-            for schema, table, view in plan:
-                tmp = f"__tmp_{table}_{uuid.uuid4().hex[:8]}"
-                target = f"{quote_ident(schema)}.{quote_ident(table)}"
-                staged = f"{quote_ident(schema)}.{quote_ident(tmp)}"
-                con.execute(f"create schema if not exists {quote_ident(schema)}")
-                con.execute(f"create table {staged} as select * from {quote_ident(view)}")
-                con.execute(f"drop table if exists {target}")
-                con.execute(f"alter table {staged} rename to {quote_ident(table)}")
-            _test_pause_before_commit([f"{schema}.{table}" for schema, table, _ in plan])
+            yield con
             con.execute("commit")
         except BaseException:
             con.execute("rollback")
             raise
-    finally:
-        for _, _, view in plan:
-            con.unregister(view)
-    return {
-        f"{schema}.{table}": int(
-            con.execute(
-                f"select count(*) from {quote_ident(schema)}.{quote_ident(table)}"
-            ).fetchall()[0][0]
+
+    @contextlib.contextmanager
+    def _writing(self, what: str) -> Iterator[None]:
+        """DuckDB's errors while writing (a type it cannot store, a full disk) become one line."""
+        try:
+            yield
+        except duckdb.Error as err:
+            raise UserError(f"cannot write {what}: {_first_line(err)}") from None
+
+    @contextlib.contextmanager
+    def _registered(self, tables: Mapping[str, Data]) -> Iterator[dict[str, str]]:
+        views = {relation: f"__write_{uuid.uuid4().hex[:8]}" for relation in tables}
+        try:
+            for relation, data in tables.items():
+                self._con.register(views[relation], data)
+            yield views
+        finally:
+            for view in views.values():
+                self._con.unregister(view)
+
+    def replace_tables(self, tables: Mapping[str, Data]) -> dict[str, int]:
+        plan = [parse_relation(relation) for relation in tables]
+        with (
+            self._writing(", ".join(tables)),
+            self._registered(tables) as views,
+            self._transaction() as con,
+        ):
+            for (schema, table), view in zip(plan, views.values(), strict=True):
+                staged = f"{quote_ident(schema)}.{quote_ident(_temporary_name(table))}"
+                con.execute(f"create schema if not exists {quote_ident(schema)}")
+                con.execute(f"create table {staged} as select * from {quote_ident(view)}")
+                con.execute(f"drop table if exists {quote_ident(schema)}.{quote_ident(table)}")
+                con.execute(f"alter table {staged} rename to {quote_ident(table)}")
+            _test_pause_before_commit([f"{schema}.{table}" for schema, table in plan])
+        return {f"{s}.{t}": self.row_count(f"{s}.{t}") for s, t in plan}
+
+    def append_rows(self, relation: str, data: Data) -> int:
+        schema, table = parse_relation(relation)
+        target = f"{quote_ident(schema)}.{quote_ident(table)}"
+        with (
+            self._writing(relation),
+            self._registered({relation: data}) as views,
+            self._transaction() as con,
+        ):
+            view = quote_ident(views[relation])
+            con.execute(f"create schema if not exists {quote_ident(schema)}")
+            con.execute(f"create table if not exists {target} as select * from {view} limit 0")
+            have = {c.casefold() for c in con.table(f"{schema}.{table}").columns}
+            new = con.sql(f"select * from {view} limit 0")
+            for name, kind in zip(new.columns, new.types, strict=True):
+                if name.casefold() not in have:
+                    con.execute(f"alter table {target} add column {quote_ident(name)} {kind}")
+            con.execute(f"insert into {target} by name select * from {view}")
+        return len(data)
+
+    @contextlib.contextmanager
+    def table_writer(
+        self, relation: str, schema: pa.Schema, *, background: bool = True
+    ) -> Iterator[TableWriter]:
+        out_schema, out_table = parse_relation(relation)
+        target = f"{quote_ident(out_schema)}.{quote_ident(out_table)}"
+        staged = (
+            f"{quote_ident(out_schema)}.{quote_ident(f'__tmp_{out_table}_{uuid.uuid4().hex[:8]}')}"
         )
-        for schema, table, _ in plan
-    }
+        empty = {relation: schema.empty_table()}
+        with self._registered(empty) as views, self._transaction() as con:
+            con.execute(f"create schema if not exists {quote_ident(out_schema)}")
+            con.execute(f"create table {staged} as select * from {quote_ident(views[relation])}")
+            writer = _Writer(con, staged, background)
+            try:
+                yield writer
+                writer.close()
+            except BaseException:
+                writer.abort()
+                raise
+            con.execute(f"drop table if exists {target}")
+            con.execute(f"alter table {staged} rename to {quote_ident(out_table)}")
+
+    def execute(self, sql: str) -> None:
+        self._con.execute(sql).fetchall()
+
+    @contextlib.contextmanager
+    def bounded_memory(self, limit: str | None) -> Iterator[None]:
+        """DuckDB caches the rows a transaction appends (and the blocks it reads) up to its
+        memory limit, 80 % of RAM by default, so a long write would grow the process with the
+        table; under `limit` it stays bounded. The limit shown before is restored after."""
+        if limit is None:
+            yield
+            return
+        setting = _memory_setting(limit)
+        con = self._con
+        previous = con.execute("select current_setting('memory_limit')").fetchall()[0][0]
+        con.execute(f"set memory_limit = '{setting}'")
+        try:
+            yield
+        finally:
+            con.execute("reset memory_limit")
+            if con.execute("select current_setting('memory_limit')").fetchall()[0][0] != previous:
+                con.execute(f"set memory_limit = '{_memory_setting(previous)}'")
 
 
-def appended(con: duckdb.DuckDBPyConnection, relation: str, new_rows: pd.DataFrame) -> pd.DataFrame:
-    """`relation`'s rows with `new_rows` appended (columns united by name), to write back whole.
+def _memory_setting(value: str) -> str:
+    """A memory size such as `1GB` or `18.6 GiB`, checked before it goes into SQL."""
+    text = str(value).strip()
+    if not re.fullmatch(r"[0-9]+(\.[0-9]+)?\s*[A-Za-z]*", text):
+        raise UserError(f"invalid memory limit {value!r}: use a size such as 1GB")
+    return text
 
-    History tables (ml.model_runs, ml.segmentation_runs) are rewritten with `write_tables` in the
-    same transaction as the tables they describe, so history and data never disagree.
+
+class _Writer(TableWriter):
+    """Inserts batches into the staged table, in order, in a background thread when asked.
+
+    DuckDB releases the GIL while it inserts, so the caller prepares the next batch meanwhile.
+    Batches go in through the relation API, not `register`: a view registered and dropped per
+    batch stays referenced (with its Arrow data) while a reader's snapshot lives.
     """
-    if relation_exists(con, relation):
-        return pd.concat([read_relation(con, relation), new_rows], ignore_index=True, sort=False)
-    return new_rows
 
+    def __init__(self, con: duckdb.DuckDBPyConnection, staged: str, background: bool) -> None:
+        self.con, self.staged = con, staged
+        self.rows, self.busy_s, self.busy_cpu_s = 0, 0.0, 0.0
+        self.error: BaseException | None = None
+        self.aborted = False
+        self.queue: queue.Queue[pa.Table | pa.RecordBatch | None] = queue.Queue(maxsize=2)
+        self.thread: threading.Thread | None = None
+        if background:
+            self.thread = threading.Thread(target=self._run, name="warehouse writer", daemon=True)
+            self.thread.start()
 
-def replaced_where(
-    con: duckdb.DuckDBPyConnection, relation: str, new_rows: pd.DataFrame, column: str
-) -> pd.DataFrame:
-    """`relation`'s rows whose `column` value is not among `new_rows`' values, plus `new_rows`.
+    def _insert(self, batch: pa.Table | pa.RecordBatch) -> None:
+        wall, cpu = time.perf_counter(), time.thread_time()
+        self.con.from_arrow(batch).insert_into(self.staged)
+        self.busy_s += time.perf_counter() - wall
+        self.busy_cpu_s += time.thread_time() - cpu
 
-    For tables shared by tasks (ml.prediction_explanations, ml.evaluation_predictions): a run
-    replaces its tasks' rows and keeps the others. Written back whole with `write_tables`.
-    """
-    if not relation_exists(con, relation):
-        return new_rows
-    if new_rows.empty:
-        return read_relation(con, relation)
-    values = sorted(map(str, new_rows[column].dropna().unique()))
-    kept = con.execute(
-        f"select * from {qualified(relation)} "
-        f"where not list_contains(?::varchar[], {quote_ident(column)}::varchar)",
-        [values],
-    ).df()
-    return pd.concat([kept, new_rows], ignore_index=True, sort=False)
+    def _run(self) -> None:
+        while True:
+            batch = self.queue.get()
+            if batch is None:
+                return
+            if self.error is not None or self.aborted:
+                continue
+            try:
+                self._insert(batch)
+            except BaseException as err:  # handed over to the caller's thread
+                self.error = err
 
+    def append(self, batch: pa.Table | pa.RecordBatch) -> None:
+        if self.error is not None:
+            raise self.error
+        self.rows += batch.num_rows
+        if self.thread is None:
+            self._insert(batch)
+        else:
+            self.queue.put(batch)
 
-GATE_RESULTS = "quality.check_results"
+    def close(self) -> None:
+        """Wait for every queued batch; raise the first insert error."""
+        if self.thread is not None:
+            self.queue.put(None)
+            self.thread.join()
+        if self.error is not None:
+            raise self.error
 
-
-def require_passing_gate(con: duckdb.DuckDBPyConnection, relation: str) -> None:
-    """Refuse to use a relation whose latest quality-gate run failed.
-
-    dbt publishes a model before its tests run, so a failed `dbt build` or gate can leave bad data
-    in a feature table; the gate's stored verdict is what tells. Relations the gate does not
-    check (your own tables) pass.
-    """
-    if not relation_exists(con, GATE_RESULTS):
-        return
-    rows = con.execute(
-        f"""
-        with latest as (
-            select max(checked_at) as checked_at from {GATE_RESULTS} where table_name = ?
-        )
-        select count(*) filter (where not success), count(*), any_value(run_id)
-        from {GATE_RESULTS} join latest using (checked_at)
-        where table_name = ?
-        """,
-        [relation, relation],
-    ).fetchall()
-    failed, total, run_id = rows[0]
-    if total and failed:
-        raise UserError(
-            f"the quality gate failed {failed} expectation(s) on {relation} in its last run "
-            f"({run_id}): fix the data and rerun `python -m scripts.check_quality`, "
-            "or go ahead anyway with --skip-gate"
-        )
+    def abort(self) -> None:
+        """Drop what is queued and stop (the transaction is rolled back after)."""
+        self.aborted = True
+        if self.thread is not None and self.thread.is_alive():
+            self.queue.put(None)
+            self.thread.join()

@@ -1,65 +1,29 @@
-"""Artifacts are hash-checked before unpickling; warehouse writes are atomic; names are validated."""
+"""The warehouse interface on DuckDB: atomic writes, streaming, locks, names, typed errors."""
 
 from __future__ import annotations
 
-import os
-import pickle
 import subprocess
 import sys
 import textwrap
 
 import pandas as pd
+import pyarrow as pa
 import pytest
 
-from ml import registry
-from ml.errors import UserError, WarehouseLockedError
-from ml.experiment import validate_task_name
-from ml.warehouse import connect, parse_relation, quote_ident, session, write_table, write_tables
-
-
-class _Exploit:
-    def __init__(self, marker: str) -> None:
-        self.marker = marker
-
-    def __reduce__(self):
-        return (os.system, (f"touch {self.marker}",))
+from ml.core.errors import RelationNotFoundError, UserError, WarehouseLockedError
+from ml.core.names import find_column, match_columns, parse_relation, quote_ident
+from ml.core.tasks import validate_task_name
+from ml.core.warehouse import open_warehouse
 
 
 @pytest.fixture()
-def artifacts(tmp_path, monkeypatch):
-    monkeypatch.setenv("ARTIFACTS_PATH", str(tmp_path / "artifacts"))
-    return tmp_path / "artifacts"
+def wh(tmp_path):
+    with open_warehouse(tmp_path / "w.duckdb") as warehouse:
+        yield warehouse
 
 
-def test_saved_model_loads_with_its_hash(artifacts) -> None:
-    path, digest = registry.save_model({"weights": [1, 2]}, {"task": "t"}, "t", "run1", "m")
-    assert path.parent == artifacts / "t" / "run1"
-    model, meta = registry.load_verified(path, digest)
-    assert model == {"weights": [1, 2]} and meta == {"task": "t"}
-    assert (path.with_suffix(".json")).exists()
-
-
-def test_changed_bytes_are_refused(artifacts) -> None:
-    path, digest = registry.save_model({"weights": [1, 2]}, {}, "t", "run1", "m")
-    data = bytearray(path.read_bytes())
-    data[-5] ^= 0x01
-    path.write_bytes(bytes(data))
-    with pytest.raises(registry.ArtifactIntegrityError, match="sha256"):
-        registry.load_verified(path, digest)
-
-
-def test_foreign_pickle_is_never_executed(artifacts, tmp_path) -> None:
-    path, digest = registry.save_model({}, {}, "t", "run1", "m")
-    marker = tmp_path / "pwned"
-    path.write_bytes(pickle.dumps(_Exploit(str(marker))))
-    with pytest.raises(registry.ArtifactIntegrityError, match="refusing"):
-        registry.load_verified(path, digest)
-    assert not marker.exists()
-
-
-def test_missing_file_is_a_clear_error(tmp_path) -> None:
-    with pytest.raises(registry.ArtifactIntegrityError, match="missing"):
-        registry.load_verified(tmp_path / "nope.joblib", "0" * 64)
+def _leftovers(wh) -> list[str]:
+    return [r.name for r in wh.relations() if r.name.startswith("__tmp")]
 
 
 @pytest.mark.parametrize(
@@ -67,7 +31,7 @@ def test_missing_file_is_a_clear_error(tmp_path) -> None:
     ['x"; drop table ml.model_runs; --', "a.b.c", "ml.", "1abc.t", "ml.model runs", "", "ml.t;"],
 )
 def test_relation_names_are_validated(bad: str) -> None:
-    with pytest.raises(UserError):
+    with pytest.raises(UserError, match="invalid table name"):
         parse_relation(bad)
 
 
@@ -82,21 +46,96 @@ def test_task_names_are_validated(bad: str) -> None:
         validate_task_name(bad)
 
 
-def test_write_tables_is_all_or_nothing(tmp_path) -> None:
-    path = tmp_path / "w.duckdb"
-    with session(path) as con:
-        write_table(con, pd.DataFrame({"a": [1, 2]}), "ml.keep")
-        con.execute("create view ml.a_view as select 1 as x")
-        # the first table is swapped inside the transaction, then replacing a view fails
-        with pytest.raises(Exception, match="(?i)view"):
-            write_tables(
-                con, {"ml.keep": pd.DataFrame({"a": [9]}), "ml.a_view": pd.DataFrame({"x": [2]})}
-            )
-        assert con.execute("select a from ml.keep order by a").fetchall() == [(1,), (2,)]
-        leftovers = con.execute(
-            "select table_name from information_schema.tables where table_name like '__tmp%'"
-        ).fetchall()
-        assert leftovers == []
+def test_columns_match_exactly_else_ignoring_case_and_blanks() -> None:
+    assert find_column(["Loan_Status", "id"], "loan_status") == "Loan_Status"
+    assert find_column([" Age ", "id"], "age") == " Age "
+    assert find_column(["a", "A"], "a") == "a"  # the exact name wins
+    assert find_column(["aB", "Ab"], "ab") is None  # two candidates: no guess
+    assert match_columns(["X", "y"], ["x", "z"]) == {"x": "X"}
+    with pytest.raises(UserError, match="ambiguous"):
+        match_columns(["aB", "Ab"], ["ab"])
+    with pytest.raises(UserError, match="more than one column"):
+        match_columns(["a", "a"], ["a"])
+
+
+def test_replace_tables_is_all_or_nothing(wh) -> None:
+    wh.replace_table("ml.keep", pd.DataFrame({"a": [1, 2]}))
+    wh.execute("create view ml.a_view as select 1 as x")
+    # the first table is swapped inside the transaction, then replacing a view fails
+    with pytest.raises(UserError, match="(?i)cannot write.*view"):
+        wh.replace_tables(
+            {"ml.keep": pd.DataFrame({"a": [9]}), "ml.a_view": pd.DataFrame({"x": [2]})}
+        )
+    assert wh.read_frame("ml.keep", order_by="a")["a"].tolist() == [1, 2]
+    assert _leftovers(wh) == []
+
+
+def test_arrow_tables_keep_their_types_and_dictionaries_become_text(wh) -> None:
+    data = pa.table(
+        {
+            "n": pa.array([1, 2], pa.int32()),
+            "when": pa.array([0, 1], pa.timestamp("us")),
+            "kind": pa.array(["x", "y"]).dictionary_encode(),
+        }
+    )
+    assert wh.replace_tables({"raw.t": data}) == {"raw.t": 2}
+    assert wh.sql_types("raw.t") == {"n": "INTEGER", "when": "TIMESTAMP", "kind": "VARCHAR"}
+    assert wh.describe("raw.t").field("kind").type == pa.string()
+
+
+def test_append_rows_creates_then_appends_and_adds_columns(wh) -> None:
+    assert wh.append_rows("quality.results", pd.DataFrame({"a": [1]})) == 1
+    assert wh.append_rows("quality.results", pd.DataFrame({"b": ["x"], "a": [2]})) == 1
+    got = wh.read_frame("quality.results", order_by="a")
+    assert got["a"].tolist() == [1, 2] and got["b"].isna().tolist() == [True, False]
+
+
+def test_a_table_writer_swaps_in_at_the_end_and_rolls_back_on_error(wh) -> None:
+    wh.replace_table("raw.src", pd.DataFrame({"id": range(10), "v": [1.5] * 10}))
+    schema = pa.schema([("id", pa.int64()), ("double_v", pa.float64())])
+    for background in (True, False):
+        with wh.read_batches("raw.src", {"id": "id", "v": "v"}, batch_rows=3) as reader:
+            with wh.table_writer("ml.out", schema, background=background) as writer:
+                for batch in reader:
+                    doubled = pa.compute.multiply(batch.column("v"), 2.0)
+                    writer.append(pa.table({"id": batch.column("id"), "double_v": doubled}))
+        assert writer.rows == 10
+        assert wh.read_frame("ml.out")["double_v"].tolist() == [3.0] * 10
+    with pytest.raises(RuntimeError), wh.table_writer("ml.out", schema) as writer:
+        writer.append(pa.table({"id": [99], "double_v": [0.0]}))
+        raise RuntimeError("scoring failed half-way")
+    assert wh.row_count("ml.out") == 10 and _leftovers(wh) == []
+
+
+def test_decimals_stream_as_doubles_and_samples_are_seeded(wh) -> None:
+    wh.execute("create schema raw")
+    wh.execute("create table raw.d as select (i / 4)::decimal(10, 2) as x from range(100) t(i)")
+    with wh.read_batches("raw.d", ["x"]) as reader:
+        assert reader.schema.field("x").type == pa.float64()
+    first, again = wh.sample_frame("raw.d", 10, seed=3), wh.sample_frame("raw.d", 10, seed=3)
+    assert len(first) == 10 and first["x"].tolist() == again["x"].tolist()
+    assert len(wh.sample_frame("raw.d", 1_000, seed=3)) == 100
+
+
+def test_missing_and_unreadable_relations_raise_typed_errors(wh) -> None:
+    with pytest.raises(RelationNotFoundError, match="raw.nope does not exist"):
+        wh.read_frame("raw.nope")
+    wh.replace_table("raw.t", pd.DataFrame({"a": [1]}))
+    wh.execute("create view raw.v as select * from raw.t")
+    wh.execute("drop table raw.t")
+    with pytest.raises(UserError, match="cannot read raw.v"):
+        wh.read_frame("raw.v")
+    assert [(r.relation, r.kind) for r in wh.relations("RAW")] == [("raw.v", "view")]
+
+
+def test_a_read_only_warehouse_must_exist(tmp_path) -> None:
+    with pytest.raises(UserError, match="does not exist"):
+        open_warehouse(tmp_path / "none.duckdb", read_only=True)
+
+
+def test_an_unknown_engine_is_refused(tmp_path) -> None:
+    with pytest.raises(UserError, match="WAREHOUSE_ENGINE 'oracle'"):
+        open_warehouse(tmp_path / "w.duckdb", engine="oracle")
 
 
 def test_a_held_warehouse_gives_a_clean_locked_error(tmp_path) -> None:
@@ -114,28 +153,7 @@ def test_a_held_warehouse_gives_a_clean_locked_error(tmp_path) -> None:
     try:
         assert holder.stdout.readline().strip() == "held"
         with pytest.raises(WarehouseLockedError, match=r"locked by .*PID \d+"):
-            connect(path, timeout_s=0.5)
+            open_warehouse(path, timeout_s=0.5)
     finally:
         holder.kill()
         holder.wait()
-
-
-def test_training_refuses_a_relation_whose_last_gate_run_failed(tmp_path) -> None:
-    from ml.warehouse import require_passing_gate
-
-    with session(tmp_path / "w.duckdb") as con:
-        require_passing_gate(con, "marts.loan_features")  # no gate results yet: nothing to refuse
-        con.execute("create schema quality")
-        con.execute(
-            "create table quality.check_results (run_id varchar, checked_at timestamp, "
-            "table_name varchar, success boolean)"
-        )
-        con.execute(
-            "insert into quality.check_results values "
-            "('old', '2026-01-01 10:00', 'marts.loan_features', false), "
-            "('new', '2026-01-02 10:00', 'marts.loan_features', true), "
-            "('new', '2026-01-02 10:00', 'marts.customer_features', false)"
-        )
-        require_passing_gate(con, "marts.loan_features")  # the latest run passed
-        with pytest.raises(UserError, match="marts.customer_features"):
-            require_passing_gate(con, "marts.customer_features")

@@ -7,10 +7,11 @@ import pandas as pd
 import pytest
 from scipy.special import logit
 
-from ml import explain
-from ml.ensemble import build_stacking, build_voting
-from ml.features import select_features, to_model_frame
-from ml.models import base_estimator, make_pipeline
+from ml.estimators.preprocessing import select_features, to_model_frame
+from ml.explanation import shap as explain
+from ml.explanation import tables
+from ml.training.ensemble import build_stacking, build_voting
+from ml.training.zoo import base_estimator, make_pipeline
 
 
 def _data(problem: str, n: int = 600, seed: int = 0):
@@ -139,7 +140,7 @@ def test_explanation_and_importance_rows(fitted) -> None:
     model = models["stacking"]
     e = explain.explain(model, X.iloc[:30], X.iloc[:100])
     labels = ["low", "mid", "high", "top"] if problem == "multiclass" else None
-    rows = explain.explanation_rows(
+    rows = tables.explanation_rows(
         e, frame.iloc[:30], frame["entity"].iloc[:30], task="t", run_id="r",
         model_name="stacking", top_k=3, class_labels=labels,
     )  # fmt: skip
@@ -162,7 +163,7 @@ def test_explanation_and_importance_rows(fitted) -> None:
         assert rows["explained_class"].isin(labels).all()
     else:
         assert rows["explained_class"].isna().all()
-    imp = explain.importance_rows(e, task="t", run_id="r", model_name="stacking")
+    imp = tables.importance_rows(e, task="t", run_id="r", model_name="stacking")
     assert list(imp["rank"]) == list(range(1, X.shape[1] + 1))
     assert imp["mean_abs_shap"].is_monotonic_decreasing
     assert np.allclose(
@@ -171,12 +172,34 @@ def test_explanation_and_importance_rows(fitted) -> None:
     )
 
 
+def test_shap_sample_rows_hold_every_feature_of_each_row(fitted) -> None:
+    _, frame, X, _, models = fitted
+    picked = np.array([2, 5, 11])
+    e = explain.explain(models["xgboost"], X.iloc[:20], X.iloc[:100]).subset(picked)
+    categorical = {"grade", "region"}
+    rows = tables.sample_rows(
+        e, X.iloc[picked], frame.iloc[picked], frame["entity"].iloc[picked], categorical,
+        task="t", run_id="r", model_name="xgboost",
+    )  # fmt: skip
+    assert len(rows) == 3 * X.shape[1]
+    wide = rows.pivot(index="entity_id", columns="feature", values="shap_value")
+    assert np.allclose(
+        wide.loc[[str(v) for v in frame["entity"].iloc[picked]], X.columns], e.values
+    )
+    cat = rows[rows["is_categorical"]]
+    assert set(cat["feature"]) == categorical and cat["value"].isna().all()
+    age = rows[rows["feature"] == "age"].set_index("entity_id")
+    assert np.allclose(age["value"], X["age"].iloc[picked])
+    assert list(age["value_text"]) == [format(v, ".10g") for v in frame["age"].iloc[picked]]
+    assert (rows["output_space"] == e.output_space).all()
+
+
 def test_top_features_ties_and_small_k() -> None:
     values = np.array([[0.0, -3.0, 2.0, 1.0], [5.0, 0.0, 0.0, -5.0]])
-    idx, picked = explain.top_features(values, 2)
+    idx, picked = tables.top_features(values, 2)
     assert idx[0].tolist() == [1, 2] and picked[0].tolist() == [-3.0, 2.0]
     assert set(idx[1].tolist()) == {0, 3}
-    idx, _ = explain.top_features(values, 10)
+    idx, _ = tables.top_features(values, 10)
     assert idx.shape == (2, 4)
 
 

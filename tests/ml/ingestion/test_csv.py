@@ -1,7 +1,7 @@
-"""The CSV loader: sniffing, exact header names, type inference, refusals, atomic writes, clean CLI.
+"""The CSV loader: sniffing, exact header names, type inference, refusals, atomic writes.
 
-Every CSV is generated here in tmp_path; most tests call the functions in-process, a few run the
-command for real.
+Every CSV is generated here in tmp_path; the tests call `ml.ingestion.csv` in-process and read
+what landed back with DuckDB itself (the command: tests/scripts/test_load_csv.py).
 """
 
 from __future__ import annotations
@@ -20,11 +20,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ml.cli import run
-from ml.errors import UserError
-from ml.warehouse import read_relation, session
-from scripts.load_csv import CsvError, load_csv, main, read_csv
-from tests.conftest import run_python
+from ml.core.errors import UserError
+from ml.core.warehouse import open_warehouse
+from ml.ingestion.csv import CsvError, EmptyCsvError, check_table_name, load_csv, read_csv
 
 TABLE = "raw.t"
 
@@ -43,7 +41,7 @@ def _wh(tmp_path: Path) -> Path:
 
 def _types(wh: Path, relation: str = TABLE) -> dict[str, str]:
     schema, table = relation.split(".")
-    with session(wh, read_only=True) as con:
+    with duckdb.connect(str(wh), read_only=True) as con:
         rows = con.execute(
             "select column_name, data_type from information_schema.columns "
             "where table_schema = ? and table_name = ? order by ordinal_position",
@@ -53,12 +51,12 @@ def _types(wh: Path, relation: str = TABLE) -> dict[str, str]:
 
 
 def _rows(wh: Path, relation: str = TABLE) -> list[tuple]:
-    with session(wh, read_only=True) as con:
+    with duckdb.connect(str(wh), read_only=True) as con:
         return con.execute(f"select * from {relation}").fetchall()
 
 
 def _column(wh: Path, name: str, relation: str = TABLE) -> list:
-    with session(wh, read_only=True) as con:
+    with duckdb.connect(str(wh), read_only=True) as con:
         names = [r[0] for r in con.execute(f"describe {relation}").fetchall()]
         idx = names.index(name)
     return [r[idx] for r in _rows(wh, relation)]
@@ -179,8 +177,8 @@ def test_header_names_are_kept_exactly(tmp_path) -> None:
     header = ",".join(f'"{n.replace(chr(34), chr(34) * 2)}"' for n in names)
     wh, _ = _load(tmp_path, f"{header}\n1,2,3,4,5,6\n")
     assert list(_types(wh)) == names
-    with session(wh, read_only=True) as con:
-        df = read_relation(con, TABLE, columns=["Annual Income (k$)", "a.b"])
+    with open_warehouse(wh, read_only=True) as warehouse:
+        df = warehouse.read_frame(TABLE, columns=["Annual Income (k$)", "a.b"])
     assert df.to_dict("records") == [{"Annual Income (k$)": 1, "a.b": 2}]
 
 
@@ -304,8 +302,8 @@ def test_inference_reads_every_row_not_a_sample(tmp_path, late_value: str, duck_
 def test_pandas_dtypes_through_the_warehouse(tmp_path) -> None:
     text = "id,code,x,flag,d,label\n1,007,1.5,true,2024-01-01,Y\n2,010,,false,2024-01-02,N\n"
     wh, _ = _load(tmp_path, text)
-    with session(wh, read_only=True) as con:
-        df = read_relation(con, TABLE)
+    with open_warehouse(wh, read_only=True) as warehouse:
+        df = warehouse.read_frame(TABLE)
     assert pd.api.types.is_integer_dtype(df["id"])
     assert pd.api.types.is_string_dtype(df["code"]) and df["code"].tolist() == ["007", "010"]
     assert pd.api.types.is_float_dtype(df["x"]) and df["x"].isna().tolist() == [False, True]
@@ -497,14 +495,15 @@ def test_previous_version_survives_a_refused_reload(tmp_path, bad: str) -> None:
         load_csv(_write(tmp_path, bad, name="bad.csv"), TABLE, warehouse=wh)
     assert _types(wh) == {"id": "BIGINT", "name": "VARCHAR"}
     assert _rows(wh) == [(1, "old"), (2, "older")]
-    with session(wh, read_only=True) as con:
+    with duckdb.connect(str(wh), read_only=True) as con:
         tables = con.execute("select table_name from information_schema.tables").fetchall()
     assert tables == [("t",)]  # no temporary table left behind
 
 
 def test_a_view_is_not_replaced(tmp_path) -> None:
     wh = _wh(tmp_path)
-    with session(wh) as con:
+    wh.parent.mkdir(parents=True)
+    with duckdb.connect(str(wh)) as con:
         con.execute("create schema raw; create view raw.t as select 1 as a")
     with pytest.raises(UserError, match="is a view"):
         load_csv(_write(tmp_path, "a\n2\n"), TABLE, warehouse=wh)
@@ -517,88 +516,22 @@ def test_bad_if_exists_value(tmp_path) -> None:
 
 
 # --------------------------------------------------------------------------------------------
-# CLI
+# The public helpers
 
 
-def _cli(argv: list[str], capsys) -> tuple[int, str, str]:
-    """`python -m scripts.load_csv argv` in-process, through the same error boundary."""
-    with pytest.raises(SystemExit) as exc:
-        run(main, "scripts.load_csv", argv)
-    out = capsys.readouterr()
-    return int(exc.value.code or 0), out.out, out.err
+@pytest.mark.parametrize("table", ["temp.t", "system.t", "memory.t", "warehouse_db.t", "TEMP.t"])
+def test_duckdb_catalog_names_are_refused(table: str) -> None:
+    with pytest.raises(UserError, match="DuckDB uses that name for a catalog"):
+        check_table_name(table)
 
 
-def test_cli_prints_a_summary(tmp_path, monkeypatch, capsys) -> None:
-    monkeypatch.setenv("WAREHOUSE_PATH", str(_wh(tmp_path)))
-    path = _write(tmp_path, "id;Annual Income (k$);label\n0001;15;Y\n0002;;N\n")
-    code, out, err = _cli([str(path), "--table", "raw.mall"], capsys)
-    assert code == 0 and err == ""
-    assert "created raw.mall" in out and "2 rows, 3 columns" in out
-    assert "semicolon-delimited, utf-8, LF" in out
-    assert "Annual Income (k$)  BIGINT  (1 missing)" in out
-    assert "leading zeros" in out
+def test_a_valid_table_name_is_split() -> None:
+    assert check_table_name(" raw.my_data ") == ("raw", "my_data")
+    assert check_table_name("byo.T_2") == ("byo", "T_2")
 
 
-@pytest.mark.parametrize(
-    ("args", "content", "message"),
-    [
-        (["--table", "raw.t"], "a,b\n1,2\n3\n", "line 3: 1 field where the header has 2"),
-        (["--table", "raw.t"], "", "the file is empty"),
-        (["--table", "raw.t"], "a,b\n", "no data rows"),
-        (["--table", "raw.t"], "a,a\n1,2\n", "duplicate column name"),
-        (["--table", "raw.t"], "a\n1\x00\x00\n", "NUL byte"),
-        (["--table", "marts.t"], "a\n1\n", "the project manages it"),
-        (["--table", "raw.t", "--if-exists", "append"], "a\n1\n", "invalid choice"),
-        ([], "a\n1\n", "the following arguments are required: --table"),
-    ],
-)
-def test_cli_refusals_are_one_line(tmp_path, monkeypatch, capsys, args, content, message) -> None:
-    monkeypatch.setenv("WAREHOUSE_PATH", str(_wh(tmp_path)))
-    code, out, err = _cli([str(_write(tmp_path, content)), *args], capsys)
-    assert code == 2 and out == ""
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and message in lines[0], err
-    assert "Traceback" not in err
-
-
-def test_cli_if_exists_fail(tmp_path, monkeypatch, capsys) -> None:
-    monkeypatch.setenv("WAREHOUSE_PATH", str(_wh(tmp_path)))
-    path = str(_write(tmp_path, "a\n1\n"))
-    assert _cli([path, "--table", "raw.t", "--if-exists", "fail"], capsys)[0] == 0
-    code, _, err = _cli([path, "--table", "raw.t", "--if-exists", "fail"], capsys)
-    assert code == 2 and "already exists" in err and len(err.strip().splitlines()) == 1
-
-
-def test_cli_subprocess_loads_and_reports(tmp_path) -> None:
-    wh = _wh(tmp_path)
-    path = _write(tmp_path, "CustomerID,Genre,Spending Score (1-100)\n0001,Male,39\n0002,,81\n")
-    proc = run_python("scripts.load_csv", str(path), "--table", "raw.mall", warehouse=wh)
-    assert "created raw.mall" in proc.stdout and proc.stderr == ""
-    assert _types(wh, "raw.mall") == {
-        "CustomerID": "VARCHAR",
-        "Genre": "VARCHAR",
-        "Spending Score (1-100)": "BIGINT",
-    }
-    assert _rows(wh, "raw.mall") == [("0001", "Male", 39), ("0002", None, 81)]
-
-
-def test_cli_subprocess_refuses_sql_injection(tmp_path) -> None:
-    wh = _wh(tmp_path)
-    with session(wh) as con:
-        con.execute("create schema ml; create table ml.model_runs as select 1 as run_id")
-    path = _write(tmp_path, "a\n1\n")
-    proc = run_python(
-        "scripts.load_csv",
-        str(path),
-        "--table",
-        'x"; drop table ml.model_runs; --',
-        warehouse=wh,
-        check=False,
-    )
-    assert proc.returncode == 2 and proc.stdout == ""
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and "invalid table name" in lines[0], proc.stderr
-    assert "Traceback" not in proc.stderr
-    assert _rows(wh, "ml.model_runs") == [(1,)]
-    with duckdb.connect(str(wh), read_only=True) as con:
-        assert con.execute("select count(*) from information_schema.tables").fetchone() == (1,)
+@pytest.mark.parametrize("content", [b"", b"\n \n", b"a,b\n", b"a,b\r\n\r\n"])
+def test_files_without_data_rows_raise_the_empty_error(tmp_path, content: bytes) -> None:
+    # ml.predict tells an empty input apart from a broken one by this class
+    with pytest.raises(EmptyCsvError):
+        read_csv(_write(tmp_path, content))

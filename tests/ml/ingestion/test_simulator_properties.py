@@ -8,6 +8,7 @@ reproducible, and kept small (tens of examples, a few hundred customers at most)
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -17,15 +18,14 @@ import pyarrow.compute as pc
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from scripts import simulate as sim_mod
-from scripts.simulate import RATES, simulate
+from ml.ingestion.simulator import RATES, Simulation, simulate, world
 
 SETTINGS = settings(max_examples=25, deadline=None, derandomize=True, database=None)
 CUSTOMERS = st.integers(min_value=1, max_value=400)
 SEEDS = st.integers(min_value=0, max_value=2**32 - 1)
 
-AS_OF = datetime.combine(sim_mod.AS_OF_DATE, datetime.min.time())
-START = datetime.combine(sim_mod.START_DATE, datetime.min.time())
+AS_OF = datetime.combine(world.configured_as_of(), datetime.min.time())
+START = datetime.combine(world.START_DATE, datetime.min.time())
 
 #: Columns the contract never leaves NULL (everything else may be NULL by design).
 NOT_NULL = {
@@ -65,13 +65,18 @@ NOT_NULL = {
 }
 
 
+def _property(test: Callable[[int, int], None]) -> Callable[..., None]:
+    """Run `test(n, seed)` on drawn (customers, seed) pairs, a single customer first."""
+    return SETTINGS(given(n=CUSTOMERS, seed=SEEDS)(example(n=1, seed=0)(test)))
+
+
 @functools.lru_cache(maxsize=128)
-def _sim(n: int, seed: int) -> sim_mod.Simulation:
+def _sim(n: int, seed: int) -> Simulation:
     """Simulations are pure functions of (n, seed): share them between the tests."""
     return simulate(n, seed)
 
 
-def _df(sim: sim_mod.Simulation, name: str) -> pd.DataFrame:
+def _df(sim: Simulation, name: str) -> pd.DataFrame:
     return sim.tables[name].to_pandas()
 
 
@@ -96,9 +101,7 @@ def _assert_exact_duplicates(df: pd.DataFrame, key: str, rate: float) -> None:
     assert sorted(df[key].unique()) == list(range(1, distinct + 1))
 
 
-@SETTINGS
-@given(n=CUSTOMERS, seed=SEEDS)
-@example(n=1, seed=0)
+@_property
 def test_truth_tables_cover_every_customer_and_loan(n: int, seed: int) -> None:
     sim = _sim(n, seed)
     truth = sim.tables["sim.customer_truth"]
@@ -111,9 +114,7 @@ def test_truth_tables_cover_every_customer_and_loan(n: int, seed: int) -> None:
     assert sim.rows["sim.customer_truth"] == sim.customers == n
 
 
-@SETTINGS
-@given(n=CUSTOMERS, seed=SEEDS)
-@example(n=1, seed=0)
+@_property
 def test_probabilities_and_labels_are_consistent(n: int, seed: int) -> None:
     sim = _sim(n, seed)
     prob = sim.tables["sim.loan_truth"]["default_probability"].to_numpy()
@@ -123,19 +124,17 @@ def test_probabilities_and_labels_are_consistent(n: int, seed: int) -> None:
     if len(loans):
         assert sim.meta["default_rate"] == loans["defaulted"].mean()
     if len(prob) >= 5:  # the intercept puts the mean default probability on the target
-        assert abs(prob.mean() - sim_mod.TARGET_DEFAULT_RATE) < 1e-9
+        assert abs(prob.mean() - world.TARGET_DEFAULT_RATE) < 1e-9
     truth = _df(sim, "sim.customer_truth")
-    assert set(truth["persona"]) <= set(sim_mod.PERSONAS)
+    assert set(truth["persona"]) <= set(world.PERSONAS)
     assert (truth["noise_sd"] > 0).all()
     segment = _df(sim, "raw.customers")["segment"].dropna()
-    assert set(segment) <= set(sim_mod.PERSONA_LABELS)
+    assert set(segment) <= set(world.PERSONA_LABELS)
     satisfaction = _df(sim, "raw.customers")["customer_satisfaction"].dropna()
     assert satisfaction.between(1.0, 10.0).all()
 
 
-@SETTINGS
-@given(n=CUSTOMERS, seed=SEEDS)
-@example(n=1, seed=0)
+@_property
 def test_every_order_and_loan_belongs_to_a_customer_or_a_designed_unknown(
     n: int, seed: int
 ) -> None:
@@ -155,9 +154,7 @@ def test_every_order_and_loan_belongs_to_a_customer_or_a_designed_unknown(
     assert (known | loans["customer_id"].between(low, high - 1)).all()
 
 
-@SETTINGS
-@given(n=CUSTOMERS, seed=SEEDS)
-@example(n=1, seed=0)
+@_property
 def test_ids_are_unique_apart_from_designed_exact_duplicates(n: int, seed: int) -> None:
     sim = _sim(n, seed)
     customers = _df(sim, "raw.customers")
@@ -167,9 +164,7 @@ def test_ids_are_unique_apart_from_designed_exact_duplicates(n: int, seed: int) 
     _assert_exact_duplicates(_df(sim, "raw.loans"), "loan_id", RATES["loans.duplicate_rows"])
 
 
-@SETTINGS
-@given(n=CUSTOMERS, seed=SEEDS)
-@example(n=1, seed=0)
+@_property
 def test_timestamps_precede_the_as_of_date_except_designed_future_rows(n: int, seed: int) -> None:
     sim = _sim(n, seed)
     customers = _df(sim, "raw.customers").drop_duplicates("customer_id")
@@ -203,9 +198,7 @@ def test_timestamps_precede_the_as_of_date_except_designed_future_rows(n: int, s
     assert (loans["applied_at"] >= START + timedelta(days=7)).all()
 
 
-@SETTINGS
-@given(n=CUSTOMERS, seed=SEEDS)
-@example(n=1, seed=0)
+@_property
 def test_no_nan_and_no_null_where_the_contract_forbids_it(n: int, seed: int) -> None:
     sim = _sim(n, seed)
     for name, table in sim.tables.items():
@@ -217,9 +210,7 @@ def test_no_nan_and_no_null_where_the_contract_forbids_it(n: int, seed: int) -> 
             assert table[column].null_count == 0, (name, column)
 
 
-@SETTINGS
-@given(n=CUSTOMERS, seed=SEEDS)
-@example(n=1, seed=0)
+@_property
 def test_values_stay_in_their_designed_ranges(n: int, seed: int) -> None:
     sim = _sim(n, seed)
     customers = _df(sim, "raw.customers")
@@ -227,12 +218,12 @@ def test_values_stay_in_their_designed_ranges(n: int, seed: int) -> None:
     assert (age.between(18, 90) | age.isin([0, 150, -1, 200])).all()
     assert customers["household_size"].dropna().between(1, 6).all()
     canonical = customers["region"].str.strip().str.lower()
-    assert set(canonical) <= set(sim_mod.REGIONS)
+    assert set(canonical) <= set(world.REGIONS)
     orders = _df(sim, "raw.orders")
     assert orders["discount_pct"].between(0.0, 0.6).all()
     assert orders["items"].between(1, 20).all()
     category = orders["category"].dropna().str.strip().str.lower().str.replace(" ", "_")
-    assert set(category) <= set(sim_mod.CATEGORIES)
+    assert set(category) <= set(world.CATEGORIES)
     loans = _df(sim, "raw.loans")
     score = loans["credit_score"]
     assert (score.between(300, 850) | score.isin([0, 999])).all()

@@ -1,8 +1,8 @@
 """The data-quality gate: passes on a fresh build, fails loudly and precisely on broken data.
 
-Most tests call the module in-process (Great Expectations takes seconds to import, so one shared
-`Validator` serves them all); the CLI contract (exit codes, one-line errors, no traceback) is
-checked in subprocesses where the error path never imports GX, plus one full happy run.
+The tests call `ml.quality` in-process (Great Expectations takes seconds to import, so one shared
+`Validator` serves them all); the command's contract (exit codes, one-line errors, no traceback):
+tests/scripts/test_check_quality.py. Tests on the built warehouse run dbt once: `slow`.
 """
 
 from __future__ import annotations
@@ -18,9 +18,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml.errors import RelationNotFoundError, WarehouseLockedError
-from scripts import check_quality as cq
-from tests.conftest import run_python
+from ml.core.errors import RelationNotFoundError, WarehouseLockedError
+from ml.quality.describe import describe_result
+from ml.quality.gate import run_gate
+from ml.quality.outcomes import GateResult
+from ml.quality.results import store_results
+from ml.quality.suites import SuiteError, SuiteSpec, load_suites, select_suites
+from ml.quality.validator import Validator
 
 SUITE_NAMES = [
     "raw.customers",
@@ -32,14 +36,14 @@ SUITE_NAMES = [
 
 
 @pytest.fixture(scope="module")
-def validator() -> cq.Validator:
+def validator() -> Validator:
     """One ephemeral GX context for the module (importing GX is the slow part)."""
-    return cq.Validator()
+    return Validator()
 
 
 @pytest.fixture(scope="module")
-def suites() -> dict[str, cq.SuiteSpec]:
-    return cq.load_suites()
+def suites() -> dict[str, SuiteSpec]:
+    return load_suites()
 
 
 def _execute(path: Path, *statements: str) -> None:
@@ -51,20 +55,20 @@ def _execute(path: Path, *statements: str) -> None:
         con.close()
 
 
-def _failures(result: cq.GateResult) -> set[tuple[str, str | None, str]]:
+def _failures(result: GateResult) -> set[tuple[str, str | None, str]]:
     return {(o.table, o.column, o.expectation_type) for s in result.suites for o in s.failures}
 
 
 def _gate(
-    suites: dict[str, cq.SuiteSpec], path: Path, validator: cq.Validator, *names: str
-) -> cq.GateResult:
-    return cq.run_gate(cq.select_suites(suites, names), path, validator=validator)
+    suites: dict[str, SuiteSpec], path: Path, validator: Validator, *names: str
+) -> GateResult:
+    return run_gate(select_suites(suites, names), path, validator=validator)
 
 
 # ------------------------------------------------------------------------------ suites on disk
 
 
-def test_every_table_has_one_suite_in_gate_order(suites: dict[str, cq.SuiteSpec]) -> None:
+def test_every_table_has_one_suite_in_gate_order(suites: dict[str, SuiteSpec]) -> None:
     assert list(suites) == SUITE_NAMES
     for name, spec in suites.items():
         assert spec.table == name
@@ -72,7 +76,7 @@ def test_every_table_has_one_suite_in_gate_order(suites: dict[str, cq.SuiteSpec]
 
 
 def test_suites_are_native_gx_suites_that_round_trip(
-    suites: dict[str, cq.SuiteSpec], validator: cq.Validator
+    suites: dict[str, SuiteSpec], validator: Validator
 ) -> None:
     for spec in suites.values():
         suite = validator.suite(spec.name, spec.expectations)
@@ -84,7 +88,7 @@ def test_suites_are_native_gx_suites_that_round_trip(
             assert parsed["kwargs"].items() <= written["kwargs"].items(), written
 
 
-def test_feature_suites_pin_the_exact_column_set(suites: dict[str, cq.SuiteSpec]) -> None:
+def test_feature_suites_pin_the_exact_column_set(suites: dict[str, SuiteSpec]) -> None:
     for name in ("marts.customer_features", "marts.loan_features"):
         (schema,) = [
             e for e in suites[name].expectations if e["type"] == "expect_table_columns_to_match_set"
@@ -98,18 +102,18 @@ def test_feature_suites_pin_the_exact_column_set(suites: dict[str, cq.SuiteSpec]
         assert typed == set(schema["kwargs"]["column_set"]), name
 
 
-def test_unknown_suite_is_a_user_error(suites: dict[str, cq.SuiteSpec]) -> None:
-    with pytest.raises(cq.SuiteError, match="unknown suite 'raw.nope'.*available: raw.customers"):
-        cq.select_suites(suites, ["raw.customers", "raw.nope"])
+def test_unknown_suite_is_a_user_error(suites: dict[str, SuiteSpec]) -> None:
+    with pytest.raises(SuiteError, match="unknown suite 'raw.nope'.*available: raw.customers"):
+        select_suites(suites, ["raw.customers", "raw.nope"])
 
 
 def test_broken_suite_file_is_a_user_error(tmp_path: Path) -> None:
     (tmp_path / "raw.x.json").write_text('{"name": "raw.x", "expectations": [{"kwargs": {}}]}')
-    with pytest.raises(cq.SuiteError, match="has no `type`"):
-        cq.load_suites(tmp_path)
+    with pytest.raises(SuiteError, match="has no `type`"):
+        load_suites(tmp_path)
     (tmp_path / "raw.x.json").write_text("{not json")
-    with pytest.raises(cq.SuiteError, match="cannot read suite"):
-        cq.load_suites(tmp_path)
+    with pytest.raises(SuiteError, match="cannot read suite"):
+        load_suites(tmp_path)
 
 
 @pytest.mark.parametrize(
@@ -142,10 +146,10 @@ def test_broken_suite_file_is_a_user_error(tmp_path: Path) -> None:
     ],
 )
 def test_results_read_as_one_line(etype: str, kwargs: dict, result: dict, text: str) -> None:
-    assert cq.describe_result(etype, kwargs, result)[0] == text
+    assert describe_result(etype, kwargs, result)[0] == text
 
 
-def test_validator_keeps_no_columns_from_earlier_validations(validator: cq.Validator) -> None:
+def test_validator_keeps_no_columns_from_earlier_validations(validator: Validator) -> None:
     # GX caches every metric (columns, masks) per data source; the gate must drop them, or a
     # run would hold every column of every table in memory at once.
     rows = 1237
@@ -164,8 +168,9 @@ def test_validator_keeps_no_columns_from_earlier_validations(validator: cq.Valid
 # ------------------------------------------------------------------------- against a warehouse
 
 
+@pytest.mark.slow
 def test_gate_passes_on_a_fresh_build(
-    built_warehouse: Path, suites: dict[str, cq.SuiteSpec], validator: cq.Validator
+    built_warehouse: Path, suites: dict[str, SuiteSpec], validator: Validator
 ) -> None:
     result = _gate(suites, built_warehouse, validator)
     assert [s.suite for s in result.suites] == SUITE_NAMES
@@ -176,25 +181,9 @@ def test_gate_passes_on_a_fresh_build(
         assert not [o for o in suite.outcomes if o.details["error"]], suite.suite
 
 
-def test_twenty_percent_null_age_fails_and_names_age(
-    built_copy: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    _execute(built_copy, "update raw.customers set age = null where customer_id % 5 = 0")
-    monkeypatch.setenv("WAREHOUSE_PATH", str(built_copy))
-    assert cq.main(["--suite", "raw.customers"]) == 1
-    out = capsys.readouterr().out.splitlines()
-    n = len(cq.load_suites()["raw.customers"].expectations)
-    assert out[0].startswith("FAIL raw.customers")
-    assert f" {n - 1}/{n} expectations" in out[0]
-    (age_line,) = [line for line in out if line.startswith("  ")]
-    assert age_line.startswith("  raw.customers.age expect_column_values_to_not_be_null: 2")
-    assert age_line.endswith("% null (max 3.0 %)")
-
-
+@pytest.mark.slow
 def test_duplicated_customer_id_in_features_fails(
-    built_copy: Path, suites: dict[str, cq.SuiteSpec], validator: cq.Validator
+    built_copy: Path, suites: dict[str, SuiteSpec], validator: Validator
 ) -> None:
     _execute(
         built_copy,
@@ -209,8 +198,9 @@ def test_duplicated_customer_id_in_features_fails(
     }
 
 
+@pytest.mark.slow
 def test_broken_default_balance_fails(
-    built_copy: Path, suites: dict[str, cq.SuiteSpec], validator: cq.Validator
+    built_copy: Path, suites: dict[str, SuiteSpec], validator: Validator
 ) -> None:
     _execute(built_copy, "update marts.loan_features set defaulted = 1")
     result = _gate(suites, built_copy, validator, "marts.loan_features")
@@ -222,8 +212,9 @@ def test_broken_default_balance_fails(
     assert "mean 1 (expected [0.1, 0.3])" in failure.line()
 
 
+@pytest.mark.slow
 def test_collapsed_segment_balance_fails(
-    built_copy: Path, suites: dict[str, cq.SuiteSpec], validator: cq.Validator
+    built_copy: Path, suites: dict[str, SuiteSpec], validator: Validator
 ) -> None:
     _execute(
         built_copy,
@@ -235,8 +226,9 @@ def test_collapsed_segment_balance_fails(
     assert len(failed) == 4  # loyal above 60 %, the three others below 5 %
 
 
+@pytest.mark.slow
 def test_schema_drift_names_the_missing_column_and_the_wrong_type(
-    built_copy: Path, suites: dict[str, cq.SuiteSpec], validator: cq.Validator
+    built_copy: Path, suites: dict[str, SuiteSpec], validator: Validator
 ) -> None:
     _execute(
         built_copy,
@@ -253,15 +245,16 @@ def test_schema_drift_names_the_missing_column_and_the_wrong_type(
     assert missing.observed == "column is_returned missing from raw.orders"
 
 
+@pytest.mark.slow
 def test_results_are_appended_one_row_per_expectation(
-    built_copy: Path, suites: dict[str, cq.SuiteSpec], validator: cq.Validator
+    built_copy: Path, suites: dict[str, SuiteSpec], validator: Validator
 ) -> None:
     _execute(built_copy, "update marts.loan_features set defaulted = 1")
     first = _gate(suites, built_copy, validator)
     n = sum(len(s.outcomes) for s in first.suites)
-    assert cq.store_results(first, built_copy) == n
+    assert store_results(first, built_copy) == n
     second = _gate(suites, built_copy, validator, "raw.orders")
-    cq.store_results(second, built_copy)
+    store_results(second, built_copy)
     con = duckdb.connect(str(built_copy), read_only=True)
     try:
         per_run = con.execute(
@@ -291,8 +284,9 @@ def test_results_are_appended_one_row_per_expectation(
     assert json.loads(details)["result"]["observed_value"] == 1.0
 
 
+@pytest.mark.slow
 def test_missing_table_is_a_user_error_and_writes_nothing(
-    raw_warehouse: Path, tmp_path: Path, suites: dict[str, cq.SuiteSpec], validator: cq.Validator
+    raw_warehouse: Path, tmp_path: Path, suites: dict[str, SuiteSpec], validator: Validator
 ) -> None:
     path = tmp_path / "raw_only.duckdb"
     path.write_bytes(raw_warehouse.read_bytes())
@@ -306,8 +300,9 @@ def test_missing_table_is_a_user_error_and_writes_nothing(
     assert "quality" not in schemas
 
 
+@pytest.mark.slow
 def test_locked_warehouse_is_a_user_error(
-    built_copy: Path, suites: dict[str, cq.SuiteSpec], monkeypatch: pytest.MonkeyPatch
+    built_copy: Path, suites: dict[str, SuiteSpec], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     holder = subprocess.Popen(
         [
@@ -324,39 +319,7 @@ def test_locked_warehouse_is_a_user_error(
         assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
         monkeypatch.setenv("WAREHOUSE_LOCK_TIMEOUT", "0.2")
         with pytest.raises(WarehouseLockedError, match="is locked"):
-            cq.run_gate(cq.select_suites(suites, ["raw.orders"]), built_copy)
+            run_gate(select_suites(suites, ["raw.orders"]), built_copy)
     finally:
         holder.kill()
         holder.wait()
-
-
-# --------------------------------------------------------------------------------- the CLI
-
-
-def test_cli_passes_on_a_fresh_build(built_copy: Path) -> None:
-    proc = run_python("scripts.check_quality", warehouse=built_copy)
-    lines = proc.stdout.splitlines()
-    assert [line.split()[:2] for line in lines[:-1]] == [["PASS", n] for n in SUITE_NAMES]
-    assert lines[-1].startswith("all 5 suites passed; ")
-    assert proc.stderr == ""  # no GX progress bars, no DuckDB progress bar, no warnings
-
-
-def test_cli_missing_warehouse_exits_2_with_one_line(tmp_path: Path) -> None:
-    proc = run_python("scripts.check_quality", warehouse=tmp_path / "nope.duckdb", check=False)
-    assert proc.returncode == 2
-    assert proc.stdout == ""
-    assert len(proc.stderr.splitlines()) == 1
-    assert "does not exist" in proc.stderr and "Traceback" not in proc.stderr
-    assert not (tmp_path / "nope.duckdb").exists()
-
-
-def test_cli_unknown_suite_exits_2_with_one_line(built_warehouse: Path) -> None:
-    proc = run_python(
-        "scripts.check_quality", "--suite", "raw.nope", warehouse=built_warehouse, check=False
-    )
-    assert proc.returncode == 2
-    assert proc.stdout == ""
-    assert proc.stderr.splitlines() == [
-        "scripts.check_quality: error: unknown suite 'raw.nope'; available: "
-        + ", ".join(SUITE_NAMES)
-    ]

@@ -1,19 +1,23 @@
-"""The EDA report: one static page with titled plots, robust to missing tables, one-line errors."""
+"""The EDA page: one static page with titled plots, robust to missing tables and columns."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
-import duckdb
+import numpy as np
 import pandas as pd
 import pytest
 
-from ml import warehouse
-from ml.errors import UserError
-from scripts import eda
-from scripts.report_html import Report, dataframe_html, new_figure, render
-from tests.conftest import run_python
+from ml.core.errors import UserError
+from ml.core.warehouse import open_warehouse
+from ml.reports import eda_page
+from ml.reports.eda_data import collect_eda
+from ml.reports.labels import MISSING_LABEL, axis_label, ordered, unit
+from ml.reports.page import render
+from ml.reports.reading import open_read_only
+from tests.ml.reports.pages import images
+from tests.ml.reports.synthetic import write
 
 LOAN_RELATIONS = (
     "marts.loan_features",
@@ -23,47 +27,167 @@ LOAN_RELATIONS = (
     "staging.stg_loans",
     "raw.loans",
 )
-_IMG = re.compile(r"<img\b[^>]*>")
-_ATTR = re.compile(r'(\w+)="([^"]*)"')
 
 
-def _images(page: str) -> list[dict[str, str]]:
-    return [dict(_ATTR.findall(tag)) for tag in _IMG.findall(page)]
+# ---------------------------------------------------------------------------------------------
+# synthetic tables
+
+
+def _customers(n: int = 400, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    age = pd.array(rng.integers(18, 80, n), dtype="Int32")
+    age[::10] = pd.NA
+    return pd.DataFrame(
+        {
+            "customer_id": np.arange(n, dtype="int64"),
+            "age": age,
+            "income": rng.lognormal(10, 0.5, n),
+            "age_group": rng.choice(["18-24", "25-34", "65+"], n),
+            "region": pd.Series(rng.choice(["north", "south", None], n), dtype=object),
+            "signup_date": pd.date_range("2024-01-01", periods=n, freq="D").date,
+            "is_member": rng.integers(0, 2, n).astype(bool),
+            "customer_satisfaction": rng.uniform(1, 10, n),
+            "segment": rng.choice(["gold", "silver"], n),
+        }
+    )
+
+
+def _warehouse(path: Path, **overrides: pd.DataFrame) -> Path:
+    tables = {
+        "raw.customers": _customers().drop(columns=["segment"]),
+        "marts.customer_features": _customers(),
+        "marts.satisfaction_by_age_group": pd.DataFrame(
+            {
+                "age_group": ["65+", "18-24"],
+                "surveyed_count": [30, 40],
+                "mean_satisfaction": [6.0, 7.0],
+                "stddev_satisfaction": [1.0, 1.5],
+            }
+        ),
+        "staging.stg_customers_rejected": pd.DataFrame(
+            {"customer_id": [1, 2, 3], "rejection_reason": ["bad age", "bad age", None]}
+        ),
+        **overrides,
+    }
+    return write(path, tables)
+
+
+def test_collect_reads_kinds_samples_and_skips(tmp_path: Path) -> None:
+    path = _warehouse(tmp_path / "w.duckdb")
+    with open_read_only(path) as wh:
+        data = collect_eda(wh, sample_rows=50, seed=1)
+        again = collect_eda(wh, sample_rows=50, seed=1)
+    rel = "marts.customer_features"
+    schema = data.frames[f"schema:{rel}"].set_index("column")
+    assert schema.loc["customer_id", "role"] == "id"
+    assert schema.loc["customer_satisfaction", "role"] == "label"
+    assert schema["kind"].to_dict() == {
+        "customer_id": "numeric",
+        "age": "numeric",
+        "income": "numeric",
+        "age_group": "categorical",
+        "region": "categorical",
+        "signup_date": "time",
+        "is_member": "categorical",
+        "customer_satisfaction": "numeric",
+        "segment": "categorical",
+    }
+    sample = data.frames[f"sample:{rel}"]
+    assert list(sample.columns) == ["age", "income", "signup_date", "customer_satisfaction"]
+    assert len(sample) == 50  # bounded ...
+    pd.testing.assert_frame_equal(sample, again.frames[f"sample:{rel}"])  # ... and seeded
+    assert pd.api.types.is_float_dtype(sample["age"]) and sample["age"].isna().any()
+    assert pd.api.types.is_datetime64_any_dtype(sample["signup_date"])
+    cats = data.frames[f"categories:{rel}"]
+    region = cats[cats["column"] == "region"].set_index("value")["n"]
+    assert int(region.sum()) == 400 and MISSING_LABEL in region.index
+    assert data.rows(rel) == 400 and data.rows("raw.orders") is None
+    nulls = data.frames[f"nulls:{rel}"].set_index("column")
+    assert nulls.loc["age", "null_count"] == 40
+    assert data.frames["rejected:customers"]["n"].tolist() == [2, 1]
+    assert data.skipped["marts.default_rate_by_grade"] == (
+        "marts.default_rate_by_grade not found in the warehouse"
+    )
+
+
+def test_a_column_the_page_needs_is_skipped_with_the_reason(tmp_path: Path) -> None:
+    features = _customers().drop(columns=["segment"])
+    rejected = pd.DataFrame({"customer_id": [1], "reason": ["x"]})
+    path = _warehouse(
+        tmp_path / "w.duckdb",
+        **{"marts.customer_features": features, "staging.stg_customers_rejected": rejected},
+    )
+    with open_read_only(path) as wh:
+        data = collect_eda(wh)
+    assert data.skipped["label:segment"] == (
+        "marts.customer_features could not be read as expected (it has no column 'segment')"
+    )
+    assert "rejection_reason" in data.skipped["rejected:customers"]
+    report = eda_page.build_report(data)
+    assert "Skipped the segment label: marts.customer_features could not be read" in " ".join(
+        report.notes
+    )
+    titles = [f.title for f in report.figures]
+    assert "Label balance: customer satisfaction" in titles
+    assert "Label balance: customer segments" not in titles
+
+
+def test_page_from_synthetic_tables(tmp_path: Path) -> None:
+    path = _warehouse(tmp_path / "w.duckdb")
+    page, n_plots = eda_page.write_eda(tmp_path / "eda", sample_rows=100, path=path)
+    text = page.read_text(encoding="utf-8")
+    alts = [img["alt"] for img in images(text)]
+    assert n_plots == len(alts) >= 7
+    assert "Mean satisfaction by age group" in alts
+    assert "Rows rejected by staging, by reason" in alts
+    assert "Skipped default rate by grade: marts.default_rate_by_grade not found" in text
+
+
+def test_empty_warehouse_is_a_user_error(tmp_path: Path) -> None:
+    path = tmp_path / "empty.duckdb"
+    open_warehouse(path).close()
+    with open_read_only(path) as wh, pytest.raises(UserError, match="none"):
+        collect_eda(wh)
+
+
+def test_units_and_order_for_axes() -> None:
+    assert axis_label("income") == "income ($ per year)"
+    assert unit("avg_days_between_orders") == "days"
+    assert unit("share_home") == "share 0-1"
+    assert unit("mystery") == "value"
+    assert ordered(["65+", MISSING_LABEL, "zzz", "18-24"], "age_group") == [
+        "18-24",
+        "65+",
+        "zzz",
+        MISSING_LABEL,
+    ]
+
+
+# ---------------------------------------------------------------------------------------------
+# the dbt-built tiny warehouse
 
 
 @pytest.fixture(scope="module")
-def cli_run(built_warehouse: Path, tmp_path_factory: pytest.TempPathFactory):
+def built_page(built_warehouse: Path, tmp_path_factory: pytest.TempPathFactory) -> str:
     out = tmp_path_factory.mktemp("eda") / "report"
-    proc = run_python("scripts.eda", "--output", str(out), warehouse=built_warehouse)
-    return proc, out
+    page, _ = eda_page.write_eda(out, path=built_warehouse)
+    return page.read_text(encoding="utf-8")
 
 
-def test_cli_writes_one_page_and_prints_one_line(cli_run) -> None:
-    proc, out = cli_run
-    page = out / "index.html"
-    assert page.is_file()
-    lines = proc.stdout.strip().splitlines()
-    assert len(lines) == 1
-    assert str(page) in lines[0]
-    n = int(re.search(r"(\d+) plots", lines[0]).group(1))
-    assert n == len(_images(page.read_text(encoding="utf-8")))
+@pytest.mark.slow
+def test_page_has_at_least_12_distinct_titled_plots(built_page: str) -> None:
+    imgs = images(built_page)
+    assert len(imgs) >= 12
+    assert len({img["src"] for img in imgs}) == len(imgs), "some plots are identical"
+    assert all(img["src"].startswith("data:image/png;base64,") for img in imgs)
+    assert all(img.get("alt", "").strip() for img in imgs), "a plot without a title"
+    captions = re.findall(r"<figcaption><b>([^<]+)</b>", built_page)
+    assert [img["alt"] for img in imgs] == captions
 
 
-def test_page_has_at_least_12_distinct_titled_plots(cli_run) -> None:
-    page = (cli_run[1] / "index.html").read_text(encoding="utf-8")
-    images = _images(page)
-    assert len(images) >= 12
-    assert len({img["src"] for img in images}) == len(images), "some plots are identical"
-    assert all(img["src"].startswith("data:image/png;base64,") for img in images)
-    assert all(img.get("alt", "").strip() for img in images), "a plot without a title"
-    captions = re.findall(r"<figcaption><b>([^<]+)</b>", page)
-    assert len(captions) == len(images)
-    assert [img["alt"] for img in images] == captions
-
-
-def test_page_has_the_required_sections(cli_run) -> None:
-    page = (cli_run[1] / "index.html").read_text(encoding="utf-8")
-    alts = {img["alt"] for img in _images(page)}
+@pytest.mark.slow
+def test_page_has_the_required_sections(built_page: str) -> None:
+    alts = {img["alt"] for img in images(built_page)}
     for title in (
         "Mean satisfaction by age group",
         "Mean satisfaction by income bracket",
@@ -75,107 +199,42 @@ def test_page_has_the_required_sections(cli_run) -> None:
     ):
         assert title in alts
     for anchor in ("satisfaction", "default-rate", "missingness", "correlations", "labels"):
-        assert f'<section id="{anchor}">' in page
-    assert "Skipped" not in page  # the full warehouse has every table
+        assert f'<section id="{anchor}">' in built_page
+    assert "Skipped" not in built_page  # the full warehouse has every table
 
 
-def test_page_is_static_and_offline(cli_run) -> None:
-    page = (cli_run[1] / "index.html").read_text(encoding="utf-8")
-    assert not re.search(r"https?://", page)
-    assert "<script" not in page.lower()
-    assert "<link" not in page.lower()
+@pytest.mark.slow
+def test_page_is_static_and_offline(built_page: str) -> None:
+    assert not re.search(r"https?://", built_page)
+    assert "<script" not in built_page.lower()
+    assert "<link" not in built_page.lower()
 
 
-def test_missing_warehouse_is_one_line_exit_2(tmp_path: Path) -> None:
-    out = tmp_path / "report"
-    proc = run_python(
-        "scripts.eda", "--output", str(out), warehouse=tmp_path / "absent.duckdb", check=False
-    )
-    assert proc.returncode == 2
-    assert "Traceback" not in proc.stderr
-    assert len(proc.stderr.strip().splitlines()) == 1
-    assert "does not exist" in proc.stderr
-    assert not out.exists()
-
-
+@pytest.mark.slow
 def test_warehouse_without_loans_renders_with_notes(built_copy: Path, tmp_path: Path) -> None:
-    with warehouse.session(built_copy) as con:
+    with open_warehouse(built_copy) as wh:
         for rel in LOAN_RELATIONS:
-            con.execute(f"drop table {rel}")
-    with warehouse.session(built_copy, read_only=True) as con:
-        report = eda.build_eda(con)
-    path = render(report, tmp_path / "report")
-    page = path.read_text(encoding="utf-8")
+            wh.execute(f"drop table {rel}")
+    with open_read_only(built_copy) as wh:
+        report = eda_page.build_report(collect_eda(wh))
+    page = render(report, tmp_path / "report").read_text(encoding="utf-8")
     assert "Skipped the distributions of marts.loan_features: marts.loan_features not found" in (
         page
     )
     assert "Skipped default rate by grade" in page
-    alts = {img["alt"] for img in _images(page)}
+    alts = {img["alt"] for img in images(page)}
     assert "Mean satisfaction by age group" in alts
     assert "Default rate by grade" not in alts
     assert len(alts) >= 8
 
 
+@pytest.mark.slow
 def test_sample_is_bounded_and_seeded(built_warehouse: Path) -> None:
-    with warehouse.session(built_warehouse, read_only=True) as con:
-        a = eda.collect_eda(con, sample_rows=500, seed=1)
-        b = eda.collect_eda(con, sample_rows=500, seed=1)
+    with open_read_only(built_warehouse) as wh:
+        a = collect_eda(wh, sample_rows=500, seed=1)
+        b = collect_eda(wh, sample_rows=500, seed=1)
     sample = a.frames["sample:marts.customer_features"]
     assert len(sample) == 500
     pd.testing.assert_frame_equal(sample, b.frames["sample:marts.customer_features"])
-    overview = a.frames["overview"].set_index("relation")["rows"]
-    assert overview["marts.customer_features"] > 500  # counts use every row, not the sample
+    assert a.rows("marts.customer_features") > 500  # counts use every row, not the sample
     assert "customer_id" not in sample.columns  # ids are not distributions
-
-
-def test_empty_warehouse_is_a_user_error(tmp_path: Path) -> None:
-    path = tmp_path / "empty.duckdb"
-    duckdb.connect(str(path)).close()
-    with warehouse.session(path, read_only=True) as con, pytest.raises(UserError, match="none"):
-        eda.collect_eda(con)
-
-
-def test_units_for_axis_labels() -> None:
-    assert eda.axis_label("income") == "income ($ per year)"
-    assert eda.unit("avg_days_between_orders") == "days"
-    assert eda.unit("share_home") == "share 0-1"
-    assert eda.unit("mystery") == "value"
-
-
-def test_report_html_png_files_and_tables(tmp_path: Path) -> None:
-    report = Report("Demo <report>")
-    sec = report.section("Part & parcel")
-    fig, ax = new_figure()
-    ax.plot([1, 2], [3, 4])
-    sec.add_figure(fig, "A line")
-    sec.add_table(pd.DataFrame({"name": ["<b>x</b>"], "share": [0.25]}), formats={"share": ".0%"})
-    sec.add_note("careful")
-    stale = tmp_path / "figures"
-    stale.mkdir()
-    (stale / "07-old-plot.png").write_bytes(b"old")
-    (stale / "keep.txt").write_text("mine")
-    path = render(report, tmp_path, embed=False)
-    page = path.read_text(encoding="utf-8")
-    assert '<img src="figures/01-a-line.png" alt="A line"' in page
-    assert (tmp_path / "figures" / "01-a-line.png").read_bytes().startswith(b"\x89PNG")
-    assert not (stale / "07-old-plot.png").exists()
-    assert (stale / "keep.txt").exists()
-    assert "&lt;b&gt;x&lt;/b&gt;" in page and "Demo &lt;report&gt;" in page
-    assert "25%" in page
-    assert dataframe_html(pd.DataFrame({"a": range(5)}), max_rows=2).count("<tr>") == 3
-
-
-def test_preformatted_and_link_blocks_are_escaped(tmp_path: Path) -> None:
-    report = Report("Blocks")
-    sec = report.section("Rules")
-    sec.add_preformatted('|--- age <= 30.5\n|   |--- class: <young & "new">')
-    sec.add_links(
-        [("models/loan.html", "Loan <model>", "curves & SHAP"), ('x" onclick="y', "bad", "")]
-    )
-    page = render(report, tmp_path, generated_at="").read_text(encoding="utf-8")
-    assert (
-        "<pre>|--- age &lt;= 30.5\n|   |--- class: &lt;young &amp; &quot;new&quot;&gt;</pre>"
-        in page
-    )
-    assert '<a href="models/loan.html">Loan &lt;model&gt;</a> &mdash; curves &amp; SHAP' in page
-    assert 'href="x&quot; onclick=&quot;y"' in page

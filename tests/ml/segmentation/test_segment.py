@@ -11,7 +11,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml import segment
+from ml.core.errors import UserError
+from ml.core.warehouse.duckdb import DuckDBWarehouse
+from ml.segmentation import kmeans
+from ml.segmentation.behaviour import BEHAVIOUR_FEATURES
+from ml.segmentation.run import run_segmentation
 from tests.conftest import run_dbt, run_python
 
 K_MIN, K_MAX, SEED, SAMPLE = 2, 5, 3, 1500
@@ -25,10 +29,8 @@ def _query(warehouse: Path, sql: str) -> pd.DataFrame:
         con.close()
 
 
-def _segment(warehouse: Path) -> segment.SegmentationResult:
-    result, _ = segment.run_segmentation(
-        k_min=K_MIN, k_max=K_MAX, seed=SEED, sample=SAMPLE, path=warehouse
-    )
+def _segment(warehouse: Path) -> kmeans.SegmentationResult:
+    result, _ = run_segmentation(k_min=K_MIN, k_max=K_MAX, seed=SEED, sample=SAMPLE, path=warehouse)
     return result
 
 
@@ -71,7 +73,7 @@ def test_one_row_per_k_and_the_chosen_k_has_the_best_silhouette(segmented) -> No
     # the simulated warehouse has sim.customer_truth: every k gets an adjusted Rand index
     assert runs["adjusted_rand_index"].notna().all()
     assert runs["adjusted_rand_index"].between(-1, 1).all()
-    assert json.loads(runs["features"].iloc[0]) == list(segment.BEHAVIOUR_FEATURES)
+    assert json.loads(runs["features"].iloc[0]) == list(BEHAVIOUR_FEATURES)
     assert not {"segment", "customer_satisfaction", "age", "income"} & set(
         json.loads(runs["features"].iloc[0])
     )
@@ -112,9 +114,9 @@ def test_customers_without_orders_are_their_own_segment(segmented) -> None:
     idle = rows[rows["no_orders"]]
     busy = rows[~rows["no_orders"]]
     assert len(idle) > 0, "the tiny warehouse has customers without orders"
-    assert set(idle["segment"]) == {segment.NO_ORDERS_SEGMENT}
+    assert set(idle["segment"]) == {kmeans.NO_ORDERS_SEGMENT}
     assert idle["distance_to_centre"].isna().all()
-    assert segment.NO_ORDERS_SEGMENT not in set(busy["segment"])
+    assert kmeans.NO_ORDERS_SEGMENT not in set(busy["segment"])
     assert (busy["distance_to_centre"] >= 0).all()
 
 
@@ -138,15 +140,15 @@ def test_a_failed_write_leaves_the_previous_tables_then_history_appends(
 
     with duckdb.connect(str(built_copy)) as con:
         con.execute("create view ml.zz_blocker as select 1 as x")
-    real_write_tables = segment.write_tables
+    real_replace_tables = DuckDBWarehouse.replace_tables
 
-    def failing_write_tables(con, tables):
-        # both segmentation tables are swapped inside the transaction, then replacing a view fails
-        return real_write_tables(con, {**tables, "ml.zz_blocker": pd.DataFrame({"x": [2]})})
+    def failing_replace_tables(self, tables):
+        # the segmentation tables are swapped inside the transaction, then replacing a view fails
+        return real_replace_tables(self, {**tables, "ml.zz_blocker": pd.DataFrame({"x": [2]})})
 
-    monkeypatch.setattr(segment, "write_tables", failing_write_tables)
-    with pytest.raises(Exception, match="(?i)view"):
-        segment.run_segmentation(k_min=K_MIN, k_max=K_MAX, seed=SEED + 1, path=built_copy)
+    monkeypatch.setattr(DuckDBWarehouse, "replace_tables", failing_replace_tables)
+    with pytest.raises(UserError, match="(?i)view"):
+        run_segmentation(k_min=K_MIN, k_max=K_MAX, seed=SEED + 1, path=built_copy)
     pd.testing.assert_frame_equal(
         _query(built_copy, "select * from ml.customer_segments order by customer_id"),
         before_segments,
@@ -155,7 +157,7 @@ def test_a_failed_write_leaves_the_previous_tables_then_history_appends(
         _query(built_copy, "select * from ml.segmentation_runs order by k"), before_runs
     )
 
-    monkeypatch.setattr(segment, "write_tables", real_write_tables)
+    monkeypatch.setattr(DuckDBWarehouse, "replace_tables", real_replace_tables)
     second = _segment(built_copy)  # same seed: the same clustering, history appended
     runs = _query(built_copy, "select * from ml.segmentation_runs")
     assert len(runs) == 2 * (K_MAX - K_MIN + 1) and runs["run_id"].nunique() == 2
@@ -189,16 +191,37 @@ def test_user_errors_are_one_line(tmp_path: Path) -> None:
     lines = proc.stderr.strip().splitlines()
     assert proc.returncode == 2 and len(lines) == 1, proc.stderr
     assert "marts.customer_features" in lines[0]
-    with pytest.raises(segment.UserError, match="k-min"):
-        segment.segment_customers(pd.DataFrame({"customer_id": [1]}), k_min=4, k_max=3)
+    with pytest.raises(UserError, match="k-min"):
+        kmeans.segment_customers(pd.DataFrame({"customer_id": [1]}), k_min=4, k_max=3)
 
 
 def test_name_segments_rules_and_uniqueness() -> None:
-    columns = list(segment.BEHAVIOUR_FEATURES)
+    columns = list(BEHAVIOUR_FEATURES)
     centres = pd.DataFrame(0.0, index=range(4), columns=columns)
     centres.loc[0, ["total_spend", "order_count"]] = [1.5, 1.0]
     centres.loc[1, ["avg_discount_pct", "recency_days"]] = [2.0, 0.8]
     centres.loc[3, "total_spend"] = 0.1  # below the threshold: typical, like cluster 2
-    names = segment.name_segments(centres)
+    names = kmeans.name_segments(centres)
     assert names == ["high spend, frequent", "discount seekers, lapsed", "typical", "typical 2"]
-    assert segment.unique_names(["a", "a", "a 2"]) == ["a", "a 3", "a 2"]
+    assert kmeans.unique_names(["a", "a", "a 2"]) == ["a", "a 3", "a 2"]
+
+
+def test_the_report_gets_a_projection_and_z_scores_it_need_not_recompute(segmented) -> None:
+    """The segments report reads these instead of refitting the preprocessing and a PCA."""
+    result, warehouse = segmented["result"], segmented["warehouse"]
+    points = _query(warehouse, "select * from ml.segment_projection order by customer_id")
+    assert list(points.columns) == ["run_id", "customer_id", "cluster_id", "segment", "pc1", "pc2"]
+    assert set(points["run_id"]) == {result.run_id}
+    assert 0 < len(points) <= kmeans.PROJECTION_POINTS
+    assert kmeans.NO_ORDERS_SEGMENT not in set(points["segment"])
+    chosen = _query(warehouse, "select * from ml.segmentation_runs where is_chosen").iloc[0]
+    shares = json.loads(chosen["pca_explained"])
+    assert len(shares) == 2 and 0 < shares[1] <= shares[0] < 1
+    zscores = json.loads(chosen["segment_zscores"])
+    assert [z["segment"] for z in zscores] == result.names[: result.chosen.k]
+    assert set(zscores[0]["zscores"]) == set(BEHAVIOUR_FEATURES)
+    # the clustered customers' scaled features have mean 0: the segments' means, weighted by
+    # their sizes, cancel out
+    sizes = np.bincount(result.chosen.labels)
+    spend = np.array([z["zscores"]["total_spend"] for z in zscores])
+    assert abs(float(sizes @ spend)) < 1e-6 * sizes.sum()

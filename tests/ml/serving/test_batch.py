@@ -1,4 +1,4 @@
-"""`ml.scoring.score_table`: batch scoring equals `TrainedModel.predict` row for row, at any batch
+"""`ml.serving.batch.score_table`: batch scoring equals `TrainedModel.predict` row for row, at any batch
 size, on the fast and the generic path; a failure or a kill half-way leaves the old table.
 
 The models are fitted here, small, on the tiny built warehouse's feature tables: the base
@@ -17,17 +17,24 @@ from pathlib import Path
 import joblib
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
+from sklearn.pipeline import Pipeline
 
-from ml import config, ensemble, scoring
-from ml.errors import RelationNotFoundError, UserError
-from ml.experiment import predict_values, prepare_task
-from ml.models import base_estimator, make_pipeline
-from ml.predict import MissingColumnError, NoRowsError, TrainedModel
-from ml.scoring import ScoringStats, score_table
-from ml.warehouse import read_relation, session
+from ml.core.errors import RelationNotFoundError, UserError
+from ml.core.tasks import BUILTIN_TASKS
+from ml.core.warehouse import open_warehouse
+from ml.serving import batch, fastpath, matrices, trees
+from ml.serving.batch import ScoringStats, score_table
+from ml.serving.model import TrainedModel
+from ml.serving.output import predict_values
+from ml.serving.prepare import MissingColumnError, NoRowsError
+from ml.training import ensemble
+from ml.training.data import prepare_task
+from ml.training.records import make_bundle
+from ml.training.zoo import base_estimator, make_pipeline
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 SMALL = {"xgboost": {"n_estimators": 20, "n_jobs": 1}, "keras": {"epochs": 2, "units": 8}}
 CONSTANT = ["threshold", "run_id", "model_name"]
 
@@ -55,31 +62,19 @@ def _ensembles(data, bases: dict, seed: int = 0) -> dict:
 
 
 def _trained(data, pipeline, name: str) -> TrainedModel:
-    features = data.features
-    metadata = {  # what ml.experiment.metadata_for writes and ml.predict reads
-        "task": data.spec.name,
-        "problem": data.spec.problem,
-        "relation": data.spec.relation,
-        "id_column": data.id_column,
-        "features": features.columns,
-        "numeric_features": list(features.numeric),
-        "categorical_features": list(features.categorical),
-        "dtypes": {c: str(data.frame[c].dtype) for c in features.columns},
-        "categories": {
-            c: sorted(map(str, data.frame[c].dropna().unique()))[:200] for c in features.categorical
-        },
-        "classes": data.classes,
-        "class_labels": data.class_labels,
-        "threshold": 0.3 if data.spec.problem == "binary" else None,
-    }
-    return TrainedModel(data.spec.name, "run-test", name, pipeline, metadata)
+    threshold = 0.3 if data.spec.problem == "binary" else None
+    return TrainedModel.of(make_bundle(data, "run-test", name, pipeline, threshold, seed=0))
+
+
+def _relation(model: TrainedModel) -> str:
+    return model.info["relation"]
 
 
 @pytest.fixture(scope="module")
 def models(built_warehouse: Path) -> dict[str, TrainedModel]:
     """Base pipelines and ensembles of the three built-in tasks, fitted small."""
-    with session(built_warehouse, read_only=True) as con:
-        data = {name: prepare_task(con, spec) for name, spec in config.BUILTIN_TASKS.items()}
+    with open_warehouse(built_warehouse, read_only=True) as wh:
+        data = {name: prepare_task(wh, spec) for name, spec in BUILTIN_TASKS.items()}
     out: dict[str, TrainedModel] = {}
     loans = data["loan_repayment"]
     bases = _fit_bases(loans, ["linear", "tree", "xgboost", "keras"])
@@ -100,9 +95,9 @@ def models(built_warehouse: Path) -> dict[str, TrainedModel]:
     return out
 
 
-def _reference(con, model: TrainedModel, relation: str) -> pd.DataFrame:
+def _reference(wh, model: TrainedModel, relation: str) -> pd.DataFrame:
     """What ml.predict --table returns for the whole relation."""
-    return model.predict(read_relation(con, relation))
+    return model.predict(wh.read_frame(relation))
 
 
 def _has_keras(model: TrainedModel) -> bool:
@@ -168,35 +163,33 @@ def _assert_same_rows(
 @pytest.mark.parametrize("fast", [True, False], ids=["fast", "generic"])
 def test_batches_equal_predict_row_for_row(models, built_copy, name, fast) -> None:
     model = models[name]
-    relation = model.metadata["relation"]
+    relation = _relation(model)
     stats = ScoringStats()
-    with session(built_copy) as con:
-        rows = score_table(
-            con, model, relation, "ml.scored", batch_rows=256, fast=fast, stats=stats
-        )
-        expected = _reference(con, model, relation)
-        got = read_relation(con, "ml.scored")
+    with open_warehouse(built_copy) as wh:
+        rows = score_table(wh, model, relation, "ml.scored", batch_rows=256, fast=fast, stats=stats)
+        expected = _reference(wh, model, relation)
+        got = wh.read_frame("ml.scored")
     assert rows == len(expected) == len(got) and stats.batches > 1
     assert stats.fast is fast, stats.fallback_reason
-    _assert_same_rows(got, expected, model.metadata["id_column"], exact=not _has_keras(model))
+    _assert_same_rows(got, expected, model.output.id_column, exact=not _has_keras(model))
 
 
 def test_ensemble_members_share_one_preprocessing(models, built_copy) -> None:
     model = models["loan_stacking"]
     stats = ScoringStats()
-    with session(built_copy) as con:
-        score_table(con, model, "marts.loan_features", "ml.scored", 500, stats=stats)
-        schema = con.sql("select * from marts.loan_features limit 0").to_arrow_table().schema
+    with open_warehouse(built_copy) as wh:
+        score_table(wh, model, "marts.loan_features", "ml.scored", 500, stats=stats)
+        schema = wh.describe("marts.loan_features")
     assert set(stats.estimator_s) == {"linear", "tree", "xgboost", "keras"}
-    assert len(scoring.BatchScorer(model, schema).preps) == 1
+    assert len(fastpath.BatchScorer(model, schema).preps) == 1
 
 
 def test_odd_values_score_like_predict(models, built_copy) -> None:
     """Unseen, missing and enum-typed categories; missing, infinite and huge numbers: the fast
     path equals the generic path exactly (same batches), and both equal predict."""
-    with session(built_copy) as con:
-        con.execute("create type grade_t as enum ('A', 'B', 'C', 'D', 'E', 'F', 'G')")
-        con.execute(
+    with open_warehouse(built_copy) as wh:
+        wh.execute("create type grade_t as enum ('A', 'B', 'C', 'D', 'E', 'F', 'G')")
+        wh.execute(
             """
             create table main.odd as
             select * replace (
@@ -217,11 +210,11 @@ def test_odd_values_score_like_predict(models, built_copy) -> None:
             scored = {}
             for fast in (True, False):
                 stats = ScoringStats()
-                score_table(con, model, "main.odd", "ml.scored", 300, fast=fast, stats=stats)
+                score_table(wh, model, "main.odd", "ml.scored", 300, fast=fast, stats=stats)
                 assert stats.fast is fast, stats.fallback_reason
-                scored[fast] = read_relation(con, "ml.scored")
+                scored[fast] = wh.read_frame("ml.scored")
             _assert_same_rows(scored[True], scored[False], "loan_id", same_batches=True)
-            expected = _reference(con, model, "main.odd")
+            expected = _reference(wh, model, "main.odd")
             _assert_same_rows(scored[True], expected, "loan_id", exact=not _has_keras(model))
 
 
@@ -229,11 +222,11 @@ def test_odd_values_score_like_predict(models, built_copy) -> None:
 def test_batch_boundaries(models, built_copy, batch_rows) -> None:
     model = models["loan_voting"]
     sizes = []
-    with session(built_copy) as con:
-        con.execute("create table main.few as select * from marts.loan_features limit 37")
-        rows = score_table(con, model, "main.few", "ml.scored", batch_rows, progress=sizes.append)
-        got = read_relation(con, "ml.scored")
-        expected = _reference(con, model, "main.few")
+    with open_warehouse(built_copy) as wh:
+        wh.execute("create table main.few as select * from marts.loan_features limit 37")
+        rows = score_table(wh, model, "main.few", "ml.scored", batch_rows, progress=sizes.append)
+        got = wh.read_frame("ml.scored")
+        expected = _reference(wh, model, "main.few")
     assert rows == 37 and sizes[-1] == 37
     steps = np.diff([0, *sizes])
     assert steps.max() <= batch_rows and len(sizes) >= int(np.ceil(37 / batch_rows))
@@ -242,45 +235,39 @@ def test_batch_boundaries(models, built_copy, batch_rows) -> None:
 
 def test_rows_without_ids_are_numbered_across_batches(models, built_copy) -> None:
     model = models["loan_xgboost"]
-    with session(built_copy) as con:
-        con.execute(
+    with open_warehouse(built_copy) as wh:
+        wh.execute(
             "create table main.anonymous as "
             "select * exclude (loan_id) from marts.loan_features order by loan_id limit 50"
         )
-        score_table(con, model, "main.anonymous", "ml.scored", 8)
-        got = read_relation(con, "ml.scored")
-        expected = _reference(con, model, "main.anonymous")
+        score_table(wh, model, "main.anonymous", "ml.scored", 8)
+        got = wh.read_frame("ml.scored")
+        expected = _reference(wh, model, "main.anonymous")
     assert sorted(got["loan_id"]) == list(range(1, 51))
     _assert_same_rows(got, expected, "loan_id")
 
 
-def _old_table(con) -> pd.DataFrame:
-    con.execute("create or replace table ml.scored as select 42 as loan_id, 'old' as note")
-    return read_relation(con, "ml.scored")
+def _old_table(wh) -> pd.DataFrame:
+    wh.replace_table("ml.scored", pd.DataFrame({"loan_id": [42], "note": ["old"]}))
+    return wh.read_frame("ml.scored")
 
 
-def _temporary_tables(con) -> list[str]:
-    return [
-        r[0]
-        for r in con.execute(
-            "select table_name from information_schema.tables where table_name like '__tmp_%'"
-        ).fetchall()
-    ]
+def _temporary_tables(wh) -> list[str]:
+    return [r.name for r in wh.relations() if r.name.startswith("__tmp_")]
 
 
 def test_empty_source_is_refused_or_written_empty(models, built_copy) -> None:
     model = models["loan_xgboost"]
-    with session(built_copy) as con:
-        con.execute("create schema if not exists ml")
-        old = _old_table(con)
-        con.execute("create table main.nothing as select * from marts.loan_features where false")
+    with open_warehouse(built_copy) as wh:
+        old = _old_table(wh)
+        wh.execute("create table main.nothing as select * from marts.loan_features where false")
         with pytest.raises(NoRowsError, match="no rows to score"):
-            score_table(con, model, "main.nothing", "ml.scored")
-        pd.testing.assert_frame_equal(read_relation(con, "ml.scored"), old)
-        assert score_table(con, model, "main.nothing", "ml.scored", allow_empty=True) == 0
-        empty = read_relation(con, "ml.scored")
-        few = _reference(con, model, "marts.loan_features")
-        assert _temporary_tables(con) == []
+            score_table(wh, model, "main.nothing", "ml.scored")
+        pd.testing.assert_frame_equal(wh.read_frame("ml.scored"), old)
+        assert score_table(wh, model, "main.nothing", "ml.scored", allow_empty=True) == 0
+        empty = wh.read_frame("ml.scored")
+        few = _reference(wh, model, "marts.loan_features")
+        assert _temporary_tables(wh) == []
     assert empty.empty and list(empty.columns) == list(few.columns)
 
 
@@ -296,12 +283,11 @@ def test_a_failure_half_way_keeps_the_old_table(models, built_copy, background) 
         if rows > 100:
             raise _Boom("stop")
 
-    with session(built_copy) as con:
-        con.execute("create schema if not exists ml")
-        old = _old_table(con)
+    with open_warehouse(built_copy) as wh:
+        old = _old_table(wh)
         with pytest.raises(_Boom):
             score_table(
-                con,
+                wh,
                 model,
                 "marts.loan_features",
                 "ml.scored",
@@ -309,37 +295,36 @@ def test_a_failure_half_way_keeps_the_old_table(models, built_copy, background) 
                 progress=fail_on_second_batch,
                 background=background,
             )
-        pd.testing.assert_frame_equal(read_relation(con, "ml.scored"), old)
-        assert _temporary_tables(con) == []
+        pd.testing.assert_frame_equal(wh.read_frame("ml.scored"), old)
+        assert _temporary_tables(wh) == []
         # the connection is usable afterwards: the transaction was rolled back
-        assert score_table(con, model, "marts.loan_features", "ml.scored") > 100
+        assert score_table(wh, model, "marts.loan_features", "ml.scored") > 100
 
 
 def test_an_insert_error_in_the_writer_thread_surfaces(models, built_copy, monkeypatch) -> None:
     model = models["loan_xgboost"]
-    original = scoring.output_batch
+    original = batch.output_batch
     calls = []
 
     def bad_second_batch(*args, **kwargs):
         table = original(*args, **kwargs)
         calls.append(1)
         if len(calls) == 2:  # text where the table has BIGINT: the insert fails
-            table = table.set_column(1, "prediction", scoring.pa.array(["x"] * table.num_rows))
+            table = table.set_column(1, "prediction", pa.array(["x"] * table.num_rows))
         return table
 
-    monkeypatch.setattr(scoring, "output_batch", bad_second_batch)
-    with session(built_copy) as con:
-        con.execute("create schema if not exists ml")
-        old = _old_table(con)
+    monkeypatch.setattr(batch, "output_batch", bad_second_batch)
+    with open_warehouse(built_copy) as wh:
+        old = _old_table(wh)
         with pytest.raises(Exception, match="(?i)conver|cast"):
-            score_table(con, model, "marts.loan_features", "ml.scored", 100)
-        pd.testing.assert_frame_equal(read_relation(con, "ml.scored"), old)
-        assert _temporary_tables(con) == []
+            score_table(wh, model, "marts.loan_features", "ml.scored", 100)
+        pd.testing.assert_frame_equal(wh.read_frame("ml.scored"), old)
+        assert _temporary_tables(wh) == []
 
 
 def test_an_error_in_the_reader_thread_surfaces(models, built_copy, monkeypatch) -> None:
     model = models["loan_stacking"]
-    original = scoring.BatchScorer.prepare
+    original = fastpath.BatchScorer.prepare
     calls = []
 
     def fail_on_third_batch(self, batch, slot=0):
@@ -348,28 +333,26 @@ def test_an_error_in_the_reader_thread_surfaces(models, built_copy, monkeypatch)
             raise _Boom("bad batch")
         return original(self, batch, slot)
 
-    monkeypatch.setattr(scoring.BatchScorer, "prepare", fail_on_third_batch)
-    with session(built_copy) as con:
-        con.execute("create schema if not exists ml")
-        old = _old_table(con)
+    monkeypatch.setattr(fastpath.BatchScorer, "prepare", fail_on_third_batch)
+    with open_warehouse(built_copy) as wh:
+        old = _old_table(wh)
         with pytest.raises(_Boom):
-            score_table(con, model, "marts.loan_features", "ml.scored", 100)
-        pd.testing.assert_frame_equal(read_relation(con, "ml.scored"), old)
-        assert _temporary_tables(con) == []
+            score_table(wh, model, "marts.loan_features", "ml.scored", 100)
+        pd.testing.assert_frame_equal(wh.read_frame("ml.scored"), old)
+        assert _temporary_tables(wh) == []
 
 
 def test_a_kill_half_way_keeps_the_old_table(models, built_copy, tmp_path) -> None:
     model = models["loan_xgboost"]
     model_file = tmp_path / "model.joblib"
     joblib.dump(model, model_file)
-    with session(built_copy) as con:
-        con.execute("create schema if not exists ml")
-        old = _old_table(con)
+    with open_warehouse(built_copy) as wh:
+        old = _old_table(wh)
     script = textwrap.dedent(
         f"""
         import os, signal, joblib
-        from ml.scoring import score_table
-        from ml.warehouse import session
+        from ml.core.warehouse import open_warehouse
+        from ml.serving.batch import score_table
 
         model = joblib.load({str(model_file)!r})
 
@@ -377,97 +360,89 @@ def test_a_kill_half_way_keeps_the_old_table(models, built_copy, tmp_path) -> No
             if rows > 200:
                 os.kill(os.getpid(), signal.SIGKILL)
 
-        with session({str(built_copy)!r}) as con:
-            score_table(con, model, "marts.loan_features", "ml.scored", 100, progress=die)
+        with open_warehouse({str(built_copy)!r}) as wh:
+            score_table(wh, model, "marts.loan_features", "ml.scored", 100, progress=die)
         """
     )
     proc = subprocess.run(
         [sys.executable, "-c", script], cwd=ROOT, capture_output=True, timeout=600
     )
     assert proc.returncode == -9, proc.stderr.decode()[-2000:]
-    with session(built_copy, read_only=True) as con:
-        pd.testing.assert_frame_equal(read_relation(con, "ml.scored"), old)
-        assert _temporary_tables(con) == []
+    with open_warehouse(built_copy, read_only=True) as wh:
+        pd.testing.assert_frame_equal(wh.read_frame("ml.scored"), old)
+        assert _temporary_tables(wh) == []
 
 
 def test_a_model_the_fast_path_does_not_know_falls_back(models, built_copy) -> None:
     model = models["loan_xgboost"]
-    from sklearn.pipeline import Pipeline
-
-    wrapped = TrainedModel(
-        model.task,
-        model.run_id,
-        "wrapped",
-        Pipeline([("inner", model.pipeline)]),  # a pipeline of a pipeline
-        model.metadata,
-    )
+    inner = Pipeline([("inner", model.pipeline)])  # a pipeline of a pipeline
+    wrapped = TrainedModel(**{**vars(model), "pipeline": inner})
     stats = ScoringStats()
-    with session(built_copy) as con:
-        score_table(con, wrapped, "marts.loan_features", "ml.scored", 300, stats=stats)
-        expected = _reference(con, wrapped, "marts.loan_features")
-        got = read_relation(con, "ml.scored")
+    with open_warehouse(built_copy) as wh:
+        score_table(wh, wrapped, "marts.loan_features", "ml.scored", 300, stats=stats)
+        expected = _reference(wh, wrapped, "marts.loan_features")
+        got = wh.read_frame("ml.scored")
     assert not stats.fast and "pipeline" in stats.fallback_reason
     _assert_same_rows(got, expected, "loan_id")
 
 
 def test_the_first_batch_check_catches_a_wrong_fast_path(models, built_copy, monkeypatch) -> None:
     model = models["loan_voting"]
-    original = scoring._NumericBlock.fill
+    original = matrices.NumericBlock.fill
 
     def off_by_a_little(self, rows, numeric):
         original(self, rows, numeric)
         rows[0] += 1e-9
 
-    monkeypatch.setattr(scoring._NumericBlock, "fill", off_by_a_little)
+    monkeypatch.setattr(matrices.NumericBlock, "fill", off_by_a_little)
     stats = ScoringStats()
-    with session(built_copy) as con:
-        score_table(con, model, "marts.loan_features", "ml.scored", 300, stats=stats)
-        expected = _reference(con, model, "marts.loan_features")
-        got = read_relation(con, "ml.scored")
+    with open_warehouse(built_copy) as wh:
+        score_table(wh, model, "marts.loan_features", "ml.scored", 300, stats=stats)
+        expected = _reference(wh, model, "marts.loan_features")
+        got = wh.read_frame("ml.scored")
     assert not stats.fast and "differs" in stats.fallback_reason
     _assert_same_rows(got, expected, "loan_id", exact=False)
 
 
 def test_duckdb_memory_limit_is_restored(models, built_copy) -> None:
-    def limit(con) -> str:
-        return con.execute("select current_setting('memory_limit')").fetchall()[0][0]
+    def limit(wh) -> str:
+        return wh.query("select current_setting('memory_limit') as m")["m"].iloc[0]
 
-    with session(built_copy) as con:
-        before = limit(con)
-        score_table(con, models["loan_xgboost"], "marts.loan_features", "ml.scored")
-        assert limit(con) == before
+    with open_warehouse(built_copy) as wh:
+        before = limit(wh)
+        score_table(wh, models["loan_xgboost"], "marts.loan_features", "ml.scored")
+        assert limit(wh) == before
         with pytest.raises(UserError, match="memory limit"):
             score_table(
-                con, models["loan_xgboost"], "marts.loan_features", "ml.scored", memory_limit="1'"
+                wh, models["loan_xgboost"], "marts.loan_features", "ml.scored", memory_limit="1'"
             )
-        assert limit(con) == before
+        assert limit(wh) == before
 
 
 def test_bad_requests_are_refused(models, built_copy) -> None:
     model = models["loan_xgboost"]
-    with session(built_copy) as con:
+    with open_warehouse(built_copy) as wh:
         with pytest.raises(RelationNotFoundError):
-            score_table(con, model, "marts.no_such_table", "ml.scored")
-        con.execute("create table main.partial as select loan_id, grade from marts.loan_features")
+            score_table(wh, model, "marts.no_such_table", "ml.scored")
+        wh.execute("create table main.partial as select loan_id, grade from marts.loan_features")
         with pytest.raises(MissingColumnError, match="missing column"):
-            score_table(con, model, "main.partial", "ml.scored")
+            score_table(wh, model, "main.partial", "ml.scored")
         with pytest.raises(UserError, match="into itself"):
-            score_table(con, model, "marts.loan_features", "MARTS.loan_features")
+            score_table(wh, model, "marts.loan_features", "MARTS.loan_features")
         with pytest.raises(UserError, match="batch_rows"):
-            score_table(con, model, "marts.loan_features", "ml.scored", 0)
+            score_table(wh, model, "marts.loan_features", "ml.scored", 0)
 
 
 def test_xgboost_members_are_evaluated_by_compiled_trees(models, built_copy) -> None:
-    """Binary and regression xgboost members run on ml.trees; a multiclass one stays xgboost's."""
-    from ml import trees
-
+    """Binary and regression xgboost members run on ml.serving.trees; a multiclass one stays
+    xgboost's."""
     assert trees.kernel_ready(wait=None), trees.kernel_error()
     reports = {}
-    with session(built_copy) as con:
+    with open_warehouse(built_copy) as wh:
         for name in ("loan_xgboost", "satisfaction_stacking", "segment_voting"):
             model = models[name]
             stats = ScoringStats()
-            score_table(con, model, model.metadata["relation"], "ml.scored", 400, stats=stats)
+            score_table(wh, model, _relation(model), "ml.scored", 400, stats=stats)
             assert stats.fast, stats.fallback_reason
             reports[name] = stats.compiled_trees
     assert reports["loan_xgboost"] == {"xgboost": "compiled"}
@@ -476,38 +451,33 @@ def test_xgboost_members_are_evaluated_by_compiled_trees(models, built_copy) -> 
 
 
 def test_compiled_trees_that_differ_from_xgboost_are_dropped(models, built_copy, monkeypatch):
-    from ml import trees
-    from ml.trees import CompiledTrees
-
     assert trees.kernel_ready(wait=None), trees.kernel_error()
-    original = CompiledTrees.predict_proba
+    original = trees.CompiledTrees.predict_proba
 
     def off_by_a_little(self, X):
         return np.nextafter(original(self, X), np.float32(2))
 
-    monkeypatch.setattr(CompiledTrees, "predict_proba", off_by_a_little)
+    monkeypatch.setattr(trees.CompiledTrees, "predict_proba", off_by_a_little)
     model = models["loan_xgboost"]
     stats = ScoringStats()
-    with session(built_copy) as con:
-        score_table(con, model, "marts.loan_features", "ml.scored", 300, stats=stats)
-        expected = _reference(con, model, "marts.loan_features")
-        got = read_relation(con, "ml.scored")
+    with open_warehouse(built_copy) as wh:
+        score_table(wh, model, "marts.loan_features", "ml.scored", 300, stats=stats)
+        expected = _reference(wh, model, "marts.loan_features")
+        got = wh.read_frame("ml.scored")
     assert stats.fast and "differ" in stats.compiled_trees["xgboost"]
     _assert_same_rows(got, expected, "loan_id")
 
 
 @pytest.mark.parametrize("error", [None, ImportError("no numba")], ids=["loading", "failed"])
 def test_xgboost_predicts_while_the_kernel_is_not_loaded(models, built_copy, monkeypatch, error):
-    from ml import trees
-
     monkeypatch.setattr(trees, "kernel_ready", lambda wait=0.0: False)
     monkeypatch.setattr(trees, "kernel_error", lambda: error)
     model = models["loan_xgboost"]
     stats = ScoringStats()
-    with session(built_copy) as con:
-        score_table(con, model, "marts.loan_features", "ml.scored", 300, stats=stats)
-        expected = _reference(con, model, "marts.loan_features")
-        got = read_relation(con, "ml.scored")
+    with open_warehouse(built_copy) as wh:
+        score_table(wh, model, "marts.loan_features", "ml.scored", 300, stats=stats)
+        expected = _reference(wh, model, "marts.loan_features")
+        got = wh.read_frame("ml.scored")
     assert stats.fast
     reason = stats.compiled_trees["xgboost"]
     assert ("not used" in reason) if error is None else ("no numba" in reason)

@@ -7,7 +7,6 @@ and xgboost for a regression.
 
 from __future__ import annotations
 
-import copy
 import math
 import warnings
 from dataclasses import replace
@@ -19,10 +18,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sklearn.linear_model import LogisticRegression
 
-from ml.errors import UserError
-from ml.features import FeatureSet, select_features, to_model_frame
-from ml.models import base_estimator, make_pipeline
-from ml.predict import MissingColumnError, NoRowsError, TrainedModel
+from ml.core.errors import UserError
+from ml.estimators.preprocessing import FeatureSet, select_features, to_model_frame
+from ml.serving.bundle import InputContract
+from ml.serving.model import TrainedModel
+from ml.serving.output import OutputLayout
+from ml.serving.prepare import MissingColumnError, NoRowsError
+from ml.training.zoo import base_estimator, make_pipeline
 
 NUMERIC = ["loan_amount", "credit_score", "debt_to_income", "term_months"]
 CATEGORICAL = ["purpose", "grade", "home_ownership"]
@@ -69,20 +71,17 @@ def _model(kind: str) -> TrainedModel:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         pipeline.fit(X, y_value if problem == "regression" else y_binary)
-    metadata = {  # the keys ml.experiment.metadata_for writes that ml.predict reads
-        "task": "loans",
-        "problem": problem,
-        "id_column": ID,
-        "features": features.columns,
-        "numeric_features": list(features.numeric),
-        "categorical_features": list(features.categorical),
-        "dtypes": {c: str(frame[c].dtype) for c in features.columns},
-        "categories": {c: sorted(map(str, frame[c].dropna().unique())) for c in CATEGORICAL},
-        "classes": None if problem == "regression" else [0, 1],
-        "class_labels": None if problem == "regression" else [0, 1],
-        "threshold": None if problem == "regression" else 0.4,
-    }
-    return TrainedModel("loans", "run1", kind, pipeline, metadata)
+    contract = InputContract(
+        id_column=ID,
+        numeric=features.numeric,
+        categorical=features.categorical,
+        dtypes={c: str(frame[c].dtype) for c in features.columns},
+        categories={c: sorted(map(str, frame[c].dropna().unique())) for c in CATEGORICAL},
+    )
+    binary = problem == "binary"
+    layout = OutputLayout(ID, problem, (0, 1) if binary else None, (0, 1) if binary else None,
+                          0.4 if binary else None)  # fmt: skip
+    return TrainedModel("loans", "run1", kind, pipeline, contract, layout)
 
 
 @pytest.fixture(scope="module")
@@ -180,7 +179,7 @@ def _check_scored(model: TrainedModel, frame: pd.DataFrame, scored: pd.DataFrame
         ), (list(frame[ID]), list(scored[ID]))
     else:
         assert list(scored[ID]) == list(range(1, len(frame) + 1))
-    if model.metadata["problem"] == "regression":
+    if model.output.problem == "regression":
         assert np.isfinite(scored["prediction"].to_numpy(dtype=float)).all()
     else:
         p = scored["probability"].to_numpy(dtype=float)
@@ -270,8 +269,9 @@ def test_ids_keep_their_values_and_repeats_are_reported(models) -> None:
 
 def test_codes_read_as_floats_match_their_categories(models) -> None:
     model = models["linear"]
-    coded = replace(model, metadata=copy.deepcopy(model.metadata))
-    coded.metadata["categories"]["grade"] = [str(i) for i in range(7)]
+    categories = {**model.contract.categories, "grade": [str(i) for i in range(7)]}
+    contract = replace(model.contract, categories=categories)
+    coded = replace(model, contract=contract)
     new = _training_frame(n=3)[0]
     new["grade"] = [1.0, np.nan, 3.0]  # a CSV column of codes with a gap arrives as floats
     scored = coded.predict(new)

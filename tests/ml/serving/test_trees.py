@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 from xgboost import XGBClassifier, XGBRegressor
 
-from ml import trees
-from ml.trees import CompiledTrees, Unsupported
+from ml.serving import trees
+from ml.serving.trees import CompiledTrees, Unsupported
 
 
 def _data(n: int = 3000, width: int = 12, seed: int = 0, nan_share: float = 0.1):

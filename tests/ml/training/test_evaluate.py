@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from ml import evaluate
+from ml.training import evaluate
 
 
 def test_regression_metrics_match_definitions() -> None:

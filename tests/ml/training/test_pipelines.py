@@ -9,13 +9,21 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.base import clone, is_classifier, is_regressor
+from sklearn.linear_model import Ridge
 
-from ml import experiment
-from ml.ensemble import build_stacking, build_voting, stacking_oof, voting_oof
-from ml.errors import UserError
-from ml.features import build_preprocessor, select_features, source_column, to_model_frame
-from ml.models import make_pipeline
-from ml.nets import KerasMLPClassifier, KerasMLPRegressor
+from ml.core.errors import UserError
+from ml.core.tasks import TaskSpec
+from ml.core.warehouse import open_warehouse
+from ml.estimators.nets import KerasMLPClassifier, KerasMLPRegressor
+from ml.estimators.preprocessing import (
+    build_preprocessor,
+    select_features,
+    source_column,
+    to_model_frame,
+)
+from ml.training import data as task_data
+from ml.training.ensemble import build_stacking, build_voting, stacking_oof, voting_oof
+from ml.training.zoo import make_pipeline
 
 
 def _frame(n: int = 300, seed: int = 0) -> pd.DataFrame:
@@ -108,7 +116,7 @@ def test_ensembles_from_frozen_bases_refit_nothing() -> None:
     ],
 )
 def test_target_resolution(values, requested, problem, mapping) -> None:
-    resolved, target, got_mapping = experiment._resolve_target(
+    resolved, target, got_mapping = task_data._resolve_target(
         pd.Series(values, name="t"), requested
     )
     assert resolved == problem
@@ -118,37 +126,28 @@ def test_target_resolution(values, requested, problem, mapping) -> None:
 
 def test_text_target_cannot_be_regression() -> None:
     with pytest.raises(UserError, match="text"):
-        experiment._resolve_target(pd.Series(["a", "b"], name="t"), "regression")
+        task_data._resolve_target(pd.Series(["a", "b"], name="t"), "regression")
 
 
 def test_pipeline_roundtrip_on_str_columns() -> None:
     frame = _frame()
     fs = select_features(frame, exclude={"id"})
-    from sklearn.linear_model import Ridge
-
     model = make_pipeline(fs, Ridge()).fit(to_model_frame(frame, fs), frame["age"].to_numpy())
     assert model.predict(to_model_frame(frame.head(5), fs)).shape == (5,)
 
 
 def test_task_data_does_not_depend_on_physical_row_order(tmp_path) -> None:
     """dbt builds marts with parallel queries: their row order changes from build to build."""
-    from ml.config import TaskSpec
-    from ml.warehouse import session
-
     rng = np.random.default_rng(2)
     frame = pd.DataFrame(
         {"loan_id": np.arange(1, 201), "x": rng.normal(size=200), "y": rng.integers(0, 2, 200)}
     )
-    with session(tmp_path / "w.duckdb") as con:
-        con.register("f", frame)
-        con.execute("create schema marts")
-        con.execute("create table marts.a as select * from f order by loan_id")
-        con.execute("create table marts.b as select * from f order by loan_id desc")
-        spec = TaskSpec("t", "marts.a", "y", "binary", id_column="loan_id")
-        a = experiment.prepare_task(con, spec)
-        b = experiment.prepare_task(
-            con, TaskSpec("t", "marts.b", "y", "binary", id_column="loan_id")
+    with open_warehouse(tmp_path / "w.duckdb") as wh:
+        wh.replace_tables(
+            {"marts.a": frame, "marts.b": frame.sort_values("loan_id", ascending=False)}
         )
+        a = task_data.prepare_task(wh, TaskSpec("t", "marts.a", "y", "binary", id_column="loan_id"))
+        b = task_data.prepare_task(wh, TaskSpec("t", "marts.b", "y", "binary", id_column="loan_id"))
     np.testing.assert_array_equal(a.ids, b.ids)
     np.testing.assert_array_equal(a.y, b.y)
     assert a.fingerprint == b.fingerprint

@@ -1,0 +1,71 @@
+"""Settings every step shares: where the warehouse and the artifacts are, and how long to wait.
+
+Environment variables override the defaults; only this module reads them (the entry points pass
+everything else down as arguments).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+
+import yaml
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
+DEFAULT_WAREHOUSE = PROJECT_ROOT / "warehouse" / "warehouse.duckdb"
+
+#: Seconds a step waits for another process to release the warehouse before giving up.
+DEFAULT_LOCK_TIMEOUT_S = 30.0
+#: The engines behind the warehouse interface (`WAREHOUSE_ENGINE`).
+ENGINES = ("duckdb",)
+DEFAULT_SEED = 42
+
+
+def warehouse_path() -> Path:
+    """The DuckDB file: `WAREHOUSE_PATH` if set, else `warehouse/warehouse.duckdb` in the repo."""
+    value = os.environ.get("WAREHOUSE_PATH", "").strip()
+    return Path(value).expanduser().resolve() if value else DEFAULT_WAREHOUSE
+
+
+def warehouse_engine() -> str:
+    """`WAREHOUSE_ENGINE` (default duckdb), lowercased; unknown names are refused on open."""
+    return os.environ.get("WAREHOUSE_ENGINE", "").strip().lower() or "duckdb"
+
+
+def lock_timeout_s() -> float:
+    """`WAREHOUSE_LOCK_TIMEOUT` (seconds) or the default."""
+    value = os.environ.get("WAREHOUSE_LOCK_TIMEOUT", "").strip()
+    try:
+        return float(value) if value else DEFAULT_LOCK_TIMEOUT_S
+    except ValueError:
+        return DEFAULT_LOCK_TIMEOUT_S
+
+
+def artifacts_root() -> Path:
+    """Where models are stored: `ARTIFACTS_PATH`, or `artifacts/` in the repository."""
+    value = os.environ.get("ARTIFACTS_PATH", "").strip()
+    return Path(value).expanduser().resolve() if value else PROJECT_ROOT / "artifacts"
+
+
+def n_threads() -> int:
+    """Threads for xgboost and the tree kernel (`ML_THREADS`, default: every core)."""
+    value = os.environ.get("ML_THREADS", "").strip()
+    try:
+        threads = int(value) if value else 0
+    except ValueError:
+        threads = 0
+    return threads if threads > 0 else (os.cpu_count() or 1)
+
+
+@functools.cache
+def dbt_vars() -> dict:
+    """The `vars:` of dbt_project.yml: the one place for values dbt and Python share."""
+    with open(DBT_PROJECT_DIR / "dbt_project.yml", encoding="utf-8") as fh:
+        return dict(yaml.safe_load(fh).get("vars") or {})
+
+
+def as_of_date() -> str:
+    """The day after the simulated world ends (dbt var `as_of_date`, an ISO date)."""
+    return str(dbt_vars()["as_of_date"])

@@ -1,0 +1,43 @@
+"""The tables the Python steps own in the warehouse, by name (dbt owns raw -> marts)."""
+
+from __future__ import annotations
+
+#: One row per (run, task, candidate): the leaderboard and the model registry (ml.train).
+MODEL_RUNS = "ml.model_runs"
+#: Mean |SHAP| per feature of each champion, per run (history kept).
+FEATURE_IMPORTANCE = "ml.feature_importance"
+#: The top features of every explained row of each task's champion (latest run per task).
+PREDICTION_EXPLANATIONS = "ml.prediction_explanations"
+#: Every feature's SHAP value for a seeded sample of rows (the reports' beeswarm and dependence).
+SHAP_SAMPLE = "ml.shap_sample"
+#: Every candidate's predictions of the validation and test rows (the reports' curves).
+EVALUATION_PREDICTIONS = "ml.evaluation_predictions"
+#: k-means runs (one row per k tried) and the chosen segment of every customer (ml.segment).
+SEGMENTATION_RUNS = "ml.segmentation_runs"
+CUSTOMER_SEGMENTS = "ml.customer_segments"
+#: A seeded sample of segmented customers on the first two principal components of the scaled
+#: features, with their segment's centre in z-scores (the segments report).
+SEGMENT_PROJECTION = "ml.segment_projection"
+#: Every expectation of every quality-gate run.
+GATE_RESULTS = "quality.check_results"
+
+#: Tables of schema `ml` that no step but their owner may replace (`ml.predict --write-table`),
+#: besides every task's `<task>_predictions`. Compared case-insensitively, as SQL does.
+OWNED = frozenset(
+    name.split(".", 1)[1]
+    for name in (
+        MODEL_RUNS,
+        FEATURE_IMPORTANCE,
+        PREDICTION_EXPLANATIONS,
+        SHAP_SAMPLE,
+        EVALUATION_PREDICTIONS,
+        SEGMENTATION_RUNS,
+        CUSTOMER_SEGMENTS,
+        SEGMENT_PROJECTION,
+    )
+)
+
+
+def predictions_relation(task: str) -> str:
+    """Where a task's predictions land."""
+    return f"ml.{task}_predictions"

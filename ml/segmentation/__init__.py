@@ -1,0 +1,1 @@
+"""Customer segments: k-means over purchase behaviour (`behaviour`, `kmeans`, `run`)."""
