@@ -20,11 +20,11 @@ from rich.table import Table
 from ml.core.cli import ArgumentParser, positive_int, run
 from ml.core.cli import seed as seed_type
 from ml.core.config import DEFAULT_SEED
+from ml.core.tables import EXPLANATION_DEPTH
 from ml.segmentation.kmeans import (
     DEFAULT_K_MAX,
     DEFAULT_K_MIN,
     DEFAULT_SILHOUETTE_SAMPLE,
-    EXPLANATION_DEPTH,
 )
 from ml.segmentation.run import run_segmentation
 

@@ -15,6 +15,11 @@ EVALUATION_PREDICTIONS = "ml.evaluation_predictions"
 #: k-means runs (one row per k tried) and the chosen segment of every customer (ml.segment).
 SEGMENTATION_RUNS = "ml.segmentation_runs"
 CUSTOMER_SEGMENTS = "ml.customer_segments"
+#: The segment of customers without orders (no behaviour to cluster): cluster_id k, after the
+#: k-means clusters 0..k-1.
+NO_ORDERS_SEGMENT = "no orders yet"
+#: Depth of the decision tree whose rules explain the segments (segmentation_runs).
+EXPLANATION_DEPTH = 3
 #: A seeded sample of segmented customers on the first two principal components of the scaled
 #: features, with their segment's centre in z-scores (the segments report).
 SEGMENT_PROJECTION = "ml.segment_projection"

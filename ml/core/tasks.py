@@ -15,6 +15,25 @@ PROBLEM_TYPES = ("regression", "binary", "multiclass")
 
 #: The metric that picks the champion (on validation data) for each problem type.
 PRIMARY_METRIC = {"regression": "r2", "binary": "roc_auc", "multiclass": "f1"}
+#: The metrics reported for each problem type (ml.model_runs has a column per metric and split).
+METRICS = {
+    "regression": ("mae", "rmse", "r2"),
+    "binary": ("accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc", "brier"),
+    "multiclass": ("accuracy", "precision", "recall", "f1", "roc_auc", "brier", "log_loss"),
+}
+#: Every metric, in the column order of ml.model_runs.
+ALL_METRICS = ("mae", "rmse", "r2", "accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc",
+               "brier", "log_loss")  # fmt: skip
+#: Metrics where smaller is better; every other metric is better when larger.
+LOWER_IS_BETTER = frozenset({"mae", "rmse", "brier", "log_loss"})
+#: The base candidates every task trains, in leaderboard order, and the ensembles over them.
+BASE_MODELS = ("linear", "tree", "xgboost", "keras")
+ENSEMBLES = ("voting", "stacking")
+
+
+def greater_is_better(metric: str) -> bool:
+    """True when a larger value of `metric` is better."""
+    return metric not in LOWER_IS_BETTER
 
 
 @dataclass(frozen=True)

@@ -14,19 +14,12 @@ import pandas as pd
 
 from ml.core.errors import UserError
 from ml.core.tables import EVALUATION_PREDICTIONS, FEATURE_IMPORTANCE, MODEL_RUNS, SHAP_SAMPLE
+from ml.core.tasks import LOWER_IS_BETTER
 from ml.core.warehouse import Warehouse
 from ml.reports.reading import as_bool, json_value, missing_columns, sample_positions, select
 
 DEFAULT_SHAP_ROWS = 1_000
 DEFAULT_SEED = 0
-#: Metrics of each problem type, as training reports them.
-METRICS = {
-    "regression": ("mae", "rmse", "r2"),
-    "binary": ("accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc", "brier"),
-    "multiclass": ("accuracy", "precision", "recall", "f1", "roc_auc", "brier", "log_loss"),
-}
-LOWER_IS_BETTER = frozenset({"mae", "rmse", "brier", "log_loss"})
-BASE_MODELS = ("linear", "tree", "xgboost", "keras")
 _SHAP_COLUMNS = (
     "entity_id",
     "feature",

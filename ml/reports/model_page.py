@@ -14,6 +14,7 @@ from sklearn import metrics as skm
 from ml.core.config import PROJECT_ROOT
 from ml.core.errors import UserError
 from ml.core.tables import FEATURE_IMPORTANCE, MODEL_RUNS, SHAP_SAMPLE
+from ml.core.tasks import BASE_MODELS, METRICS
 from ml.reports.evaluation_plots import (
     plot_calibration,
     plot_confusion,
@@ -28,10 +29,8 @@ from ml.reports.evaluation_plots import (
     plot_roc_multiclass,
 )
 from ml.reports.model_data import (
-    BASE_MODELS,
     DEFAULT_SEED,
     DEFAULT_SHAP_ROWS,
-    METRICS,
     ModelData,
     collect_model_data,
     direction,

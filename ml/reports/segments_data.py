@@ -12,7 +12,11 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from ml.core.errors import UserError
-from ml.core.tables import CUSTOMER_SEGMENTS, SEGMENT_PROJECTION, SEGMENTATION_RUNS
+from ml.core.tables import (
+    CUSTOMER_SEGMENTS,
+    SEGMENT_PROJECTION,
+    SEGMENTATION_RUNS,
+)
 from ml.core.tasks import BUILTIN_TASKS
 from ml.core.warehouse import Warehouse
 from ml.reports.reading import json_value, missing_columns, sample_positions, select
@@ -22,10 +26,6 @@ DEFAULT_SEED = 0
 PROFILES_RELATION = "marts.segment_profiles"
 #: The simulator's personas: the truth of the customer_segment task.
 TRUTH_RELATION = BUILTIN_TASKS["customer_segment"].oracle.relation
-#: ml.segment's segment of the customers without orders (cluster_id k), and the depth of the
-#: decision tree whose rules it records.
-NO_ORDERS_SEGMENT = "no orders yet"
-EXPLANATION_DEPTH = 3
 UNKNOWN_PERSONA = "(no persona)"
 _AGAIN = "run `python -m ml.segment` again"
 _PROJECTION_COLUMNS = ("customer_id", "cluster_id", "segment", "pc1", "pc2")

@@ -10,14 +10,17 @@ import numpy as np
 import pandas as pd
 
 from ml.core.config import PROJECT_ROOT
-from ml.core.tables import CUSTOMER_SEGMENTS, SEGMENTATION_RUNS
+from ml.core.tables import (
+    CUSTOMER_SEGMENTS,
+    EXPLANATION_DEPTH,
+    NO_ORDERS_SEGMENT,
+    SEGMENTATION_RUNS,
+)
 from ml.reports.page import Report, render
 from ml.reports.reading import read_then_draw
 from ml.reports.segments_data import (
     DEFAULT_MAX_POINTS,
     DEFAULT_SEED,
-    EXPLANATION_DEPTH,
-    NO_ORDERS_SEGMENT,
     PROFILES_RELATION,
     TRUTH_RELATION,
     SegmentsData,

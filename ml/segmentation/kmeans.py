@@ -46,6 +46,7 @@ from sklearn.tree import DecisionTreeClassifier, export_text
 from ml.core.config import DEFAULT_SEED
 from ml.core.errors import UserError
 from ml.core.runs import new_run_id
+from ml.core.tables import EXPLANATION_DEPTH, NO_ORDERS_SEGMENT
 from ml.segmentation.behaviour import (
     CATEGORIES,
     FEATURES_RELATION,
@@ -59,9 +60,6 @@ KMEANS_N_INIT = 1
 DEFAULT_K_MIN, DEFAULT_K_MAX = 2, 10
 #: Customers in the silhouette sample (the silhouette costs O(sample^2)).
 DEFAULT_SILHOUETTE_SAMPLE = 5_000
-EXPLANATION_DEPTH = 3
-#: The segment of customers without orders (no behaviour to cluster), cluster_id k.
-NO_ORDERS_SEGMENT = "no orders yet"
 
 
 #: Clustered customers kept in ml.segment_projection (a seeded sample).

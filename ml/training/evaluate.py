@@ -11,29 +11,12 @@ from collections.abc import Sequence
 import numpy as np
 from sklearn import metrics as skm
 
-#: Metrics where smaller is better; every other metric is better when larger.
-LOWER_IS_BETTER = frozenset({"mae", "rmse", "brier", "log_loss"})
-
-REGRESSION_METRICS = ("mae", "rmse", "r2")
-BINARY_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc", "brier")
-MULTICLASS_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc", "brier", "log_loss")
-#: Every metric, in the column order of ml.model_runs.
-ALL_METRICS = ("mae", "rmse", "r2", "accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc",
-               "brier", "log_loss")  # fmt: skip
+from ml.core.tasks import METRICS
 
 
 def metric_names(problem: str) -> tuple[str, ...]:
     """The metrics reported for a problem type."""
-    return {
-        "regression": REGRESSION_METRICS,
-        "binary": BINARY_METRICS,
-        "multiclass": MULTICLASS_METRICS,
-    }[problem]
-
-
-def greater_is_better(metric: str) -> bool:
-    """True when a larger value of `metric` is better."""
-    return metric not in LOWER_IS_BETTER
+    return METRICS[problem]
 
 
 def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:

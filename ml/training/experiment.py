@@ -18,6 +18,7 @@ from sklearn.base import BaseEstimator, clone
 from sklearn.model_selection import train_test_split
 
 from ml.core.config import DEFAULT_SEED
+from ml.core.tasks import BASE_MODELS, ENSEMBLES, greater_is_better
 from ml.serving.output import predict_values, prediction_frame
 from ml.training import ensemble, evaluate, records, settings, tuning, zoo
 from ml.training.data import TaskData
@@ -27,7 +28,7 @@ from ml.training.results import Candidate, TaskResult
 Progress = Callable[[str], None]
 #: Calls of the progress callback per task (3 per base model, then ensembles, refit, score,
 #: explain, save).
-PROGRESS_STEPS = 3 * len(settings.BASE_MODELS) + 5
+PROGRESS_STEPS = 3 * len(BASE_MODELS) + 5
 
 
 def split_indices(y: np.ndarray, problem: str, seed: int) -> tuple[np.ndarray, ...]:
@@ -123,9 +124,9 @@ def refit_on_all(
     def refit(c: Candidate) -> BaseEstimator:
         return clone(c.model).fit(X, y, **zoo.fit_params(c.name, problem, y))
 
-    if champion.name in settings.BASE_MODELS:
+    if champion.name in BASE_MODELS:
         return refit(champion)
-    bases = [c for c in candidates if c.name in settings.BASE_MODELS]
+    bases = [c for c in candidates if c.name in BASE_MODELS]
     refitted = {c.name: refit(c) for c in bases}
     if champion.name == "voting":
         return ensemble.build_voting(problem, refitted, X, y)
@@ -182,7 +183,7 @@ def train_task(
 
     candidates: list[Candidate] = []
     fitted: dict[str, BaseEstimator] = {}
-    for name in settings.BASE_MODELS:
+    for name in BASE_MODELS:
         t0 = time.perf_counter()
         pipeline = zoo.make_pipeline(data.features, zoo.base_estimator(name, problem, y_tr, seed))
         if name == "keras":
@@ -231,7 +232,7 @@ def train_task(
     say(f"{spec.name}: assembling voting and stacking ensembles")
     oofs = [c.oof for c in candidates]
     base_seconds = sum(c.fit_seconds for c in candidates)
-    for name in settings.ENSEMBLES:
+    for name in ENSEMBLES:
         t0 = time.perf_counter()
         if name == "voting":
             oof = ensemble.voting_oof(problem, oofs)
@@ -263,7 +264,7 @@ def train_task(
 
     for candidate in candidates:
         _evaluate(candidate, y_tr, y_va, y_te, problem, classes, metric, cost_fp, cost_fn)
-    sign = 1 if evaluate.greater_is_better(metric) else -1
+    sign = 1 if greater_is_better(metric) else -1
     champion = max(candidates, key=lambda c: sign * np.nan_to_num(c.selection, nan=-np.inf))
     oracle = oracle_metrics(data, np.concatenate([train, val]), test, cost_fp, cost_fn)
 

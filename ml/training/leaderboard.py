@@ -7,7 +7,7 @@ import math
 import numpy as np
 from rich.table import Table
 
-from ml.training import evaluate
+from ml.core.tasks import greater_is_better
 from ml.training.results import TaskResult
 
 
@@ -24,7 +24,7 @@ def leaderboard(result: TaskResult) -> Table:
     columns += ["test/oracle"] if has_oracle else []
     for col in [*columns, "fit s"]:
         table.add_column(col, justify="left" if col == "model" else "right")
-    sign = 1 if evaluate.greater_is_better(metric) else -1
+    sign = 1 if greater_is_better(metric) else -1
     for c in sorted(
         result.candidates, key=lambda c: -sign * np.nan_to_num(c.selection, nan=-np.inf)
     ):

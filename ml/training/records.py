@@ -18,11 +18,12 @@ import pandas as pd
 
 from ml.core.config import artifacts_root
 from ml.core.runs import library_versions
+from ml.core.tasks import ALL_METRICS
 from ml.explanation import tables
 from ml.explanation.shap import explain
 from ml.serving.bundle import InputContract, ModelBundle, save_bundle, write_run_summary
 from ml.serving.output import OutputLayout
-from ml.training import evaluate, settings
+from ml.training import settings
 from ml.training.data import TaskData
 from ml.training.results import Candidate, TaskResult
 
@@ -212,7 +213,7 @@ def registry_rows(result: TaskResult, seed: int) -> pd.DataFrame:
             "primary_metric": data.spec.metric(data.spec.problem),
             "params": json.dumps(c.params, default=str, sort_keys=True),
         }
-        for m in evaluate.ALL_METRICS:
+        for m in ALL_METRICS:
             row[f"cv_{m}_mean"] = cv.get(m, (np.nan, np.nan))[0]
             row[f"cv_{m}_std"] = cv.get(m, (np.nan, np.nan))[1]
             row[f"val_{m}"] = c.val.get(m, np.nan)

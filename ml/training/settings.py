@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-#: Candidates every task trains, in leaderboard order.
-BASE_MODELS = ("linear", "tree", "xgboost", "keras")
-ENSEMBLES = ("voting", "stacking")
-
 #: Hyperparameter grids (scikit-learn / xgboost: GridSearchCV; keras: KerasTuner search space).
 #: Keys are the estimator's parameters. `fast` is the small space used by `--fast` and the tests.
 SEARCH_SPACES: dict[str, dict[str, dict[str, list]]] = {

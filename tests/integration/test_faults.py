@@ -32,6 +32,8 @@ import pytest
 from ml.core.warehouse.duckdb import TEST_PAUSE_BEFORE_COMMIT
 from tests.conftest import DBT_BEFORE_TRAINING, ROOT, run_dbt, run_python
 
+pytestmark = pytest.mark.slow  # whole flows: kills and locks around dbt builds and training runs
+
 TASK = "loan_repayment"
 TRAIN_ARGS = ("--fast", "--task", TASK, "--seed", "3")
 SEGMENT_ARGS = ("--k-min", "2", "--k-max", "3", "--sample", "500")

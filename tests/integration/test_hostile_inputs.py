@@ -37,6 +37,8 @@ from ml.training.zoo import base_estimator, make_pipeline
 from scripts.load_csv import main as load_main
 from tests.conftest import run_python
 
+pytestmark = pytest.mark.slow  # whole flows: a trained tiny warehouse, every entry point
+
 TASK = "loan_repayment"
 ROWS = 12
 LEFTOVER = re.compile(r"^__tmp_|^__write_")

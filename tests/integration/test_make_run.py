@@ -9,6 +9,8 @@ import pytest
 
 from tests.conftest import run_cli
 
+pytestmark = pytest.mark.slow  # whole flows: make run itself
+
 EXPECTED_TABLES = {
     "raw.customers", "raw.orders", "raw.loans",
     "sim.customer_truth", "sim.loan_truth",

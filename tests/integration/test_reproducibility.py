@@ -17,6 +17,8 @@ import pytest
 
 from tests.conftest import DBT_BEFORE_TRAINING, TINY_CUSTOMERS, run_dbt, run_python
 
+pytestmark = pytest.mark.slow  # whole flows: the same seed trained twice
+
 SEED = "11"
 TASK = "loan_repayment"
 #: Columns of ml.model_runs that say when, how long or where, never what was learnt.

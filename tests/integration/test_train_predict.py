@@ -18,6 +18,8 @@ from ml import load_model
 from ml.core.errors import UserError
 from tests.conftest import DBT_AFTER_TRAINING, run_dbt, run_python
 
+pytestmark = pytest.mark.slow  # whole flows: ml.train and ml.predict on the tiny warehouse
+
 TASKS = {
     "customer_satisfaction": ("marts.customer_features", "customer_id"),
     "customer_segment": ("marts.customer_features", "customer_id"),

@@ -94,11 +94,13 @@ def test_a_table_writer_swaps_in_at_the_end_and_rolls_back_on_error(wh) -> None:
     wh.replace_table("raw.src", pd.DataFrame({"id": range(10), "v": [1.5] * 10}))
     schema = pa.schema([("id", pa.int64()), ("double_v", pa.float64())])
     for background in (True, False):
-        with wh.read_batches("raw.src", {"id": "id", "v": "v"}, batch_rows=3) as reader:
-            with wh.table_writer("ml.out", schema, background=background) as writer:
-                for batch in reader:
-                    doubled = pa.compute.multiply(batch.column("v"), 2.0)
-                    writer.append(pa.table({"id": batch.column("id"), "double_v": doubled}))
+        with (
+            wh.read_batches("raw.src", {"id": "id", "v": "v"}, batch_rows=3) as reader,
+            wh.table_writer("ml.out", schema, background=background) as writer,
+        ):
+            for batch in reader:
+                doubled = pa.compute.multiply(batch.column("v"), 2.0)
+                writer.append(pa.table({"id": batch.column("id"), "double_v": doubled}))
         assert writer.rows == 10
         assert wh.read_frame("ml.out")["double_v"].tolist() == [3.0] * 10
     with pytest.raises(RuntimeError), wh.table_writer("ml.out", schema) as writer:

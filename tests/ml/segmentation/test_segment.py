@@ -45,6 +45,7 @@ def segmented(built_warehouse: Path, tmp_path_factory: pytest.TempPathFactory) -
     return {"warehouse": warehouse, "result": result, "workdir": workdir}
 
 
+@pytest.mark.slow
 def test_every_customer_gets_exactly_one_segment(segmented) -> None:
     counts = _query(
         segmented["warehouse"],
@@ -62,6 +63,7 @@ def test_every_customer_gets_exactly_one_segment(segmented) -> None:
     assert counts["strangers"] == 0 and counts["unnamed"] == 0
 
 
+@pytest.mark.slow
 def test_one_row_per_k_and_the_chosen_k_has_the_best_silhouette(segmented) -> None:
     runs = _query(segmented["warehouse"], "select * from ml.segmentation_runs")
     assert sorted(runs["k"]) == list(range(K_MIN, K_MAX + 1))
@@ -87,6 +89,7 @@ def test_one_row_per_k_and_the_chosen_k_has_the_best_silhouette(segmented) -> No
     )
 
 
+@pytest.mark.slow
 def test_names_are_unique_and_rules_explain_the_clusters(segmented) -> None:
     result = segmented["result"]
     assert len(set(result.names)) == len(result.names) >= result.chosen.k
@@ -103,6 +106,7 @@ def test_names_are_unique_and_rules_explain_the_clusters(segmented) -> None:
     assert not_chosen["explanation_rules"].isna().all()
 
 
+@pytest.mark.slow
 def test_customers_without_orders_are_their_own_segment(segmented) -> None:
     rows = _query(
         segmented["warehouse"],
@@ -120,6 +124,7 @@ def test_customers_without_orders_are_their_own_segment(segmented) -> None:
     assert (busy["distance_to_centre"] >= 0).all()
 
 
+@pytest.mark.slow
 def test_segment_profiles_mart(segmented) -> None:
     profiles = _query(segmented["warehouse"], "select * from marts.segment_profiles")
     customers = _query(segmented["warehouse"], "select count(*) as n from marts.customer_features")
@@ -131,6 +136,7 @@ def test_segment_profiles_mart(segmented) -> None:
     assert {r["status"] for r in results["results"]} <= {"success", "pass"}
 
 
+@pytest.mark.slow
 def test_a_failed_write_leaves_the_previous_tables_then_history_appends(
     built_copy: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -165,6 +171,7 @@ def test_a_failed_write_leaves_the_previous_tables_then_history_appends(
     np.testing.assert_array_equal(second.segments["cluster_id"], first.segments["cluster_id"])
 
 
+@pytest.mark.slow
 def test_without_the_simulators_truth_adjusted_rand_is_null(built_copy: Path) -> None:
     with duckdb.connect(str(built_copy)) as con:
         con.execute("drop table sim.customer_truth")
@@ -206,6 +213,7 @@ def test_name_segments_rules_and_uniqueness() -> None:
     assert kmeans.unique_names(["a", "a", "a 2"]) == ["a", "a 3", "a 2"]
 
 
+@pytest.mark.slow
 def test_the_report_gets_a_projection_and_z_scores_it_need_not_recompute(segmented) -> None:
     """The segments report reads these instead of refitting the preprocessing and a PCA."""
     result, warehouse = segmented["result"], segmented["warehouse"]

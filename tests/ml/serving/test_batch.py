@@ -34,6 +34,8 @@ from ml.training.data import prepare_task
 from ml.training.records import make_bundle
 from ml.training.zoo import base_estimator, make_pipeline
 
+pytestmark = pytest.mark.slow  # fits a dozen models on the dbt-built tiny warehouse
+
 ROOT = Path(__file__).resolve().parents[3]
 SMALL = {"xgboost": {"n_estimators": 20, "n_jobs": 1}, "keras": {"epochs": 2, "units": 8}}
 CONSTANT = ["threshold", "run_id", "model_name"]

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
+from ml.core.tasks import ALL_METRICS, greater_is_better
 from ml.training import evaluate
 
 
@@ -66,6 +67,6 @@ def test_threshold_with_costs_moves_the_right_way() -> None:
 
 
 def test_metric_directions() -> None:
-    assert evaluate.greater_is_better("roc_auc")
-    assert not evaluate.greater_is_better("rmse")
-    assert set(evaluate.ALL_METRICS) >= set(evaluate.metric_names("binary"))
+    assert greater_is_better("roc_auc")
+    assert not greater_is_better("rmse")
+    assert set(ALL_METRICS) >= set(evaluate.metric_names("binary"))
