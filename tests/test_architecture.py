@@ -84,8 +84,10 @@ def test_our_own_code_is_imported_at_the_top() -> None:
                 continue
             names = [node.module or ""] if isinstance(node, ast.ImportFrom) else []
             names += [] if isinstance(node, ast.ImportFrom) else [a.name for a in node.names]
-            for name in names:
-                if name.split(".")[0] in ("ml", "scripts"):
-                    if (_relative(path), name) not in LAZY_ON_PURPOSE:
-                        hidden.append(f"{_relative(path)}:{node.lineno} imports {name}")
+            hidden += [
+                f"{_relative(path)}:{node.lineno} imports {name}"
+                for name in names
+                if name.split(".")[0] in ("ml", "scripts")
+                and (_relative(path), name) not in LAZY_ON_PURPOSE
+            ]
     assert hidden == []
