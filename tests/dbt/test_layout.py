@@ -27,8 +27,20 @@ def project_ymls() -> list[Path]:
 
 
 def test_selectors_are_defined_and_used_by_the_makefile_and_the_tests():
-    selectors = {s["name"] for s in load(PROJECT / "selectors.yml")["selectors"]}
-    assert selectors == {"before_training", "after_training"}
+    selectors = {s["name"]: s for s in load(PROJECT / "selectors.yml")["selectors"]}
+    assert set(selectors) == {
+        "before_training",
+        "after_training",
+        "production_build",
+        "production_scores",
+    }
+    for production, stage in (
+        ("production_build", "before_training"),
+        ("production_scores", "after_training"),
+    ):  # the same selection, without dbt's unit tests
+        union = selectors[production]["definition"]["union"]
+        assert {"method": "selector", "value": stage} in union
+        assert {"exclude": [{"method": "resource_type", "value": "unit_test"}]} in union
     assert DBT_BEFORE_TRAINING == ("--selector", "before_training")
     assert DBT_AFTER_TRAINING == ("--selector", "after_training")
     dry = subprocess.run(
@@ -40,9 +52,9 @@ def test_selectors_are_defined_and_used_by_the_makefile_and_the_tests():
     )
     builds = [line for line in dry.stdout.splitlines() if " build --project-dir " in line]
     assert len(builds) == 2
-    assert "--selector before_training" in builds[0]
-    assert "--selector after_training" in builds[1]
-    assert "source:ml" not in dry.stdout
+    assert builds[0].endswith("--selector production_build")
+    assert builds[1].endswith("--selector production_scores")
+    assert "source:ml" not in dry.stdout and "--exclude" not in dry.stdout
 
 
 def test_partial_builds_skip_tests_of_unselected_models():

@@ -19,7 +19,7 @@ from ml.core.tables import (
     SHAP_SAMPLE,
 )
 from ml.core.warehouse import open_warehouse
-from ml.reports.model_data import METRICS
+from ml.core.tasks import METRICS
 
 MODELS = ("linear", "tree", "xgboost", "keras", "voting", "stacking")
 CLASSES = ("gold", "silver", "bronze")

@@ -17,8 +17,8 @@ from ml.core.tables import CUSTOMER_SEGMENTS, SEGMENT_PROJECTION, SEGMENTATION_R
 from ml.reports import segments_page
 from ml.reports.page import render
 from ml.reports.reading import open_read_only
+from ml.core.tables import NO_ORDERS_SEGMENT
 from ml.reports.segments_data import (
-    NO_ORDERS_SEGMENT,
     UNKNOWN_PERSONA,
     collect_segments,
     contingency,
