@@ -7,6 +7,10 @@ stored as its native `.keras` archive bytes inside the pickle).
 
 Training is seeded (`keras.utils.set_random_seed`) with TensorFlow's op determinism on, and uses
 early stopping on a stratified validation split carved from the training data.
+
+Keras and TensorFlow are imported inside the functions that run a network: they take seconds to
+import, and every process that unpickles a model without a net (or only lists its parameters)
+would pay for them.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ def configure_tensorflow(threads: int | None = None) -> None:
     global _TF_READY
     if _TF_READY:
         return
-    import tensorflow as tf
+    import tensorflow as tf  # TensorFlow (seconds to import) only where a net runs: see below
 
     threads = threads or int(os.environ.get("ML_TF_THREADS", "0")) or (os.cpu_count() or 1)
     try:

@@ -120,7 +120,7 @@ def keras_search(
     the validation loss. Returns pipeline parameters (`model__units`, ...).
     """
     configure_tensorflow()
-    import keras
+    import keras  # TensorFlow: loaded only when a net is tuned (see ml.estimators.nets)
     import keras_tuner as kt
 
     logging.getLogger("keras_tuner").setLevel(logging.ERROR)

@@ -24,6 +24,10 @@ import pyarrow as pa
 
 #: What a write accepts: an Arrow table (its types are kept) or a pandas DataFrame.
 Data = Union[pa.Table, pd.DataFrame]  # noqa: UP007 - a runtime alias
+#: Columns to read: names, or output name -> relation column (None: every column).
+Columns = Union[Mapping[str, str], Sequence[str], None]  # noqa: UP007 - a runtime alias
+#: Rows per Arrow record batch a streaming read asks for by default.
+BATCH_ROWS = 262_144
 
 
 @dataclass(frozen=True)
@@ -121,10 +125,7 @@ class Warehouse(abc.ABC):
 
     @abc.abstractmethod
     def read_batches(
-        self,
-        relation: str,
-        columns: Mapping[str, str] | Sequence[str] | None = None,
-        batch_rows: int = 262_144,
+        self, relation: str, columns: Columns = None, batch_rows: int = BATCH_ROWS
     ) -> contextlib.AbstractContextManager[pa.RecordBatchReader]:
         """Stream a relation as Arrow record batches of at most `batch_rows` rows.
 

@@ -29,7 +29,14 @@ import pyarrow as pa
 from ml.core import config
 from ml.core.errors import RelationNotFoundError, UserError, WarehouseLockedError
 from ml.core.names import parse_relation, quote_ident
-from ml.core.warehouse.base import Data, RelationInfo, TableWriter, Warehouse
+from ml.core.warehouse.base import (
+    BATCH_ROWS,
+    Columns,
+    Data,
+    RelationInfo,
+    TableWriter,
+    Warehouse,
+)
 
 _LOCK_HOLDER = re.compile(r"Conflicting lock is held in (?P<exe>.+?) \(PID (?P<pid>\d+)\)")
 CATALOG = "warehouse_db"
@@ -236,10 +243,7 @@ class DuckDBWarehouse(Warehouse):
 
     @contextlib.contextmanager
     def read_batches(
-        self,
-        relation: str,
-        columns: Mapping[str, str] | Sequence[str] | None = None,
-        batch_rows: int = 262_144,
+        self, relation: str, columns: Columns = None, batch_rows: int = BATCH_ROWS
     ) -> Iterator[pa.RecordBatchReader]:
         ref = self._require(relation)
         types = self.sql_types(relation)
