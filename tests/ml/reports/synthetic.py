@@ -18,8 +18,8 @@ from ml.core.tables import (
     SEGMENTATION_RUNS,
     SHAP_SAMPLE,
 )
-from ml.core.warehouse import open_warehouse
 from ml.core.tasks import METRICS
+from ml.core.warehouse import open_warehouse
 
 MODELS = ("linear", "tree", "xgboost", "keras", "voting", "stacking")
 CLASSES = ("gold", "silver", "bronze")

@@ -13,11 +13,15 @@ import pandas as pd
 import pytest
 
 from ml.core.errors import UserError
-from ml.core.tables import CUSTOMER_SEGMENTS, SEGMENT_PROJECTION, SEGMENTATION_RUNS
+from ml.core.tables import (
+    CUSTOMER_SEGMENTS,
+    NO_ORDERS_SEGMENT,
+    SEGMENT_PROJECTION,
+    SEGMENTATION_RUNS,
+)
 from ml.reports import segments_page
 from ml.reports.page import render
 from ml.reports.reading import open_read_only
-from ml.core.tables import NO_ORDERS_SEGMENT
 from ml.reports.segments_data import (
     UNKNOWN_PERSONA,
     collect_segments,
