@@ -1,87 +1,22 @@
-"""Preprocessing, the Keras wrapper, ensembles and target resolution, on small in-memory data."""
+"""Ensembles over frozen bases, target resolution and task data, on small in-memory data."""
 
 from __future__ import annotations
 
-import io
-
-import joblib
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.base import clone, is_classifier, is_regressor
-from sklearn.linear_model import Ridge
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold, cross_val_predict
+from sklearn.tree import DecisionTreeClassifier
 
 from ml.core.errors import UserError
 from ml.core.tasks import TaskSpec
 from ml.core.warehouse import open_warehouse
-from ml.estimators.nets import KerasMLPClassifier, KerasMLPRegressor
-from ml.estimators.preprocessing import (
-    build_preprocessor,
-    select_features,
-    source_column,
-    to_model_frame,
-)
 from ml.training import data as task_data
 from ml.training.ensemble import build_stacking, build_voting, stacking_oof, voting_oof
-from ml.training.zoo import make_pipeline
-
-
-def _frame(n: int = 300, seed: int = 0) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    return pd.DataFrame(
-        {
-            "id": np.arange(n),
-            "age": rng.integers(18, 80, n).astype(float),
-            "income": np.where(rng.random(n) < 0.1, np.nan, rng.normal(50, 10, n)),
-            "gender": pd.Series(rng.choice(["female", "male", None], n), dtype="str"),
-            "signed_up": pd.Timestamp("2020-01-01") + pd.to_timedelta(rng.integers(0, 900, n), "D"),
-            "flag": rng.random(n) < 0.5,
-            "free_text": [f"note {i}" for i in range(n)],
-        }
-    )
-
-
-def test_select_features_types_and_drops() -> None:
-    fs = select_features(_frame(), exclude={"id"})
-    assert set(fs.numeric) == {"age", "income", "signed_up", "flag"}
-    assert fs.categorical == ("gender",)
-    assert "free_text" in fs.dropped
-
-
-def test_preprocessor_handles_missing_and_unseen_categories() -> None:
-    frame = _frame()
-    fs = select_features(frame, exclude={"id"})
-    prep = build_preprocessor(fs).fit(to_model_frame(frame, fs))
-    new = frame.head(3).copy()
-    new["gender"] = pd.Series(["martian", None, "female"], dtype="str")
-    new.loc[0, "age"] = np.nan
-    out = prep.transform(to_model_frame(new, fs))
-    assert np.isfinite(out).all()
-    names = list(prep.get_feature_names_out())
-    assert {source_column(n, fs) for n in names} == set(fs.columns)
-    assert "num__missingindicator_income" in names
-
-
-def test_keras_wrapper_is_a_scikit_learn_estimator() -> None:
-    assert is_classifier(KerasMLPClassifier()) and is_regressor(KerasMLPRegressor())
-    rng = np.random.default_rng(0)
-    X = rng.normal(size=(400, 5))
-    y = (X[:, 0] + X[:, 1] > 0).astype(int)
-    model = KerasMLPClassifier(epochs=5, random_state=3).fit(X, y)
-    again = clone(model).fit(X, y)
-    np.testing.assert_allclose(model.predict_proba(X), again.predict_proba(X), atol=1e-6)
-    buf = io.BytesIO()
-    joblib.dump(model, buf)
-    buf.seek(0)
-    np.testing.assert_allclose(joblib.load(buf).predict_proba(X), model.predict_proba(X))
-    assert model.predict_proba(X).shape == (400, 2)
 
 
 def test_ensembles_from_frozen_bases_refit_nothing() -> None:
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import StratifiedKFold, cross_val_predict
-    from sklearn.tree import DecisionTreeClassifier
-
     rng = np.random.default_rng(1)
     X = rng.normal(size=(500, 4))
     y = (X[:, 0] - X[:, 2] + rng.normal(0, 0.5, 500) > 0).astype(int)
@@ -127,13 +62,6 @@ def test_target_resolution(values, requested, problem, mapping) -> None:
 def test_text_target_cannot_be_regression() -> None:
     with pytest.raises(UserError, match="text"):
         task_data._resolve_target(pd.Series(["a", "b"], name="t"), "regression")
-
-
-def test_pipeline_roundtrip_on_str_columns() -> None:
-    frame = _frame()
-    fs = select_features(frame, exclude={"id"})
-    model = make_pipeline(fs, Ridge()).fit(to_model_frame(frame, fs), frame["age"].to_numpy())
-    assert model.predict(to_model_frame(frame.head(5), fs)).shape == (5,)
 
 
 def test_task_data_does_not_depend_on_physical_row_order(tmp_path) -> None:
