@@ -5,7 +5,7 @@ naming the problem: never a traceback, never a partial write (`ml.model_runs` un
 `__tmp_*`/`__write_*` table left, an output CSV complete or absent).
 
 One warehouse is trained once for the module (`ml.train --fast --task loan_repayment`). Most cases
-run in-process through the same error boundary as the command (`ml.cli.run`); a few run as real
+run in-process through the same error boundary as the command (`ml.core.cli.run`); a few run as real
 subprocesses to prove the exit code and the single stderr line end to end.
 """
 

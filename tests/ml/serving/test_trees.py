@@ -1,4 +1,4 @@
-"""ml.trees: xgboost models evaluated by the compiled kernel give xgboost's exact bits, and what
+"""ml.serving.trees: xgboost models evaluated by the compiled kernel give xgboost's exact bits, and what
 it does not reproduce is refused rather than approximated."""
 
 from __future__ import annotations
