@@ -31,9 +31,9 @@ from ml.core.config import DEFAULT_SEED
 from ml.core.tables import PREDICTION_EXPLANATIONS
 from ml.core.tasks import PROBLEM_TYPES
 from ml.training import settings
-from ml.training.experiment import PROGRESS_STEPS, TrainOptions
+from ml.training.experiment import TrainOptions
 from ml.training.leaderboard import leaderboard
-from ml.training.run import RunResult, run_training, task_specs
+from ml.training.run import TASK_STEPS, RunResult, run_training, task_specs
 
 
 def _train_with_bars(specs, options: TrainOptions, console: Console) -> RunResult:
@@ -50,21 +50,10 @@ def _train_with_bars(specs, options: TrainOptions, console: Console) -> RunResul
 
         def step(task: str, message: str) -> None:
             if task not in bars:
-                for done in bars.values():
-                    progress.update(done, completed=PROGRESS_STEPS)
-                bars[task] = progress.add_task(task, total=PROGRESS_STEPS)
+                bars[task] = progress.add_task(task, total=TASK_STEPS)
             progress.update(bars[task], description=message, advance=1)
 
-        result = run_training(specs, options, step)
-        for r in result.results:
-            name = r.data.spec.name
-            if name in bars:
-                progress.update(
-                    bars[name],
-                    description=f"{name}: trained in {r.seconds:.0f}s",
-                    completed=PROGRESS_STEPS,
-                )
-    return result
+        return run_training(specs, options, step)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

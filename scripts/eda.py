@@ -25,7 +25,7 @@ from ml.core.cli import run
 from ml.core.config import DEFAULT_SEED
 from ml.reports.eda_data import DEFAULT_SAMPLE_ROWS
 from ml.reports.eda_page import DEFAULT_OUTPUT, write_eda
-from ml.reports.options import add_drawing_options, add_limit, report_parser
+from scripts._report_options import add_drawing_options, add_limit, report_parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:

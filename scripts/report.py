@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 from ml.core.cli import run
 from ml.reports.index import DEFAULT_OUTPUT, write_reports
-from ml.reports.options import report_parser
+from scripts._report_options import report_parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:

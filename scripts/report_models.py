@@ -33,7 +33,7 @@ from collections.abc import Sequence
 from ml.core.cli import run
 from ml.reports.model_data import DEFAULT_SEED, DEFAULT_SHAP_ROWS
 from ml.reports.model_page import DEFAULT_OUTPUT, write_model_reports
-from ml.reports.options import add_drawing_options, add_limit, report_parser
+from scripts._report_options import add_drawing_options, add_limit, report_parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -27,9 +27,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ml.core.cli import run
-from ml.reports.options import add_drawing_options, add_limit, report_parser
 from ml.reports.segments_data import DEFAULT_MAX_POINTS, DEFAULT_SEED
 from ml.reports.segments_page import DEFAULT_OUTPUT, FILENAME, write_segments_report
+from scripts._report_options import add_drawing_options, add_limit, report_parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -15,9 +15,9 @@ from rich.console import Console
 
 from ml.bench.process import read_spec, since_launch
 from ml.core.cli import run
-from ml.training.experiment import PROGRESS_STEPS, TrainOptions
+from ml.training.experiment import TrainOptions
 from ml.training.leaderboard import leaderboard
-from ml.training.run import run_training, task_specs
+from ml.training.run import TASK_STEPS, run_training, task_specs
 
 #: The first step: from the launch to the first training step.
 FIRST_STEP = "start python, import, read the task's table"
@@ -36,7 +36,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         def progress(task: str, message: str) -> None:
             calls[task] = calls.get(task, 0) + 1
-            if calls[task] == PROGRESS_STEPS:  # the last step; the run writes its tables next
+            if calls[task] == TASK_STEPS:  # the task is trained; the run writes its tables next
                 message += ", then write the ml.* tables"
             note(message)
 

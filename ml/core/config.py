@@ -49,14 +49,23 @@ def artifacts_root() -> Path:
     return Path(value).expanduser().resolve() if value else PROJECT_ROOT / "artifacts"
 
 
-def n_threads() -> int:
-    """Threads for xgboost and the tree kernel (`ML_THREADS`, default: every core)."""
-    value = os.environ.get("ML_THREADS", "").strip()
+def _threads(variable: str) -> int:
+    value = os.environ.get(variable, "").strip()
     try:
         threads = int(value) if value else 0
     except ValueError:
         threads = 0
     return threads if threads > 0 else (os.cpu_count() or 1)
+
+
+def n_threads() -> int:
+    """Threads for xgboost and the tree kernel (`ML_THREADS`, default: every core)."""
+    return _threads("ML_THREADS")
+
+
+def tf_threads() -> int:
+    """TensorFlow's intra-op threads (`ML_TF_THREADS`, default: every core)."""
+    return _threads("ML_TF_THREADS")
 
 
 @functools.cache

@@ -19,12 +19,17 @@ from ml.core.errors import UserError
 
 
 def atomic_write(
-    path: str | Path, write: Callable[[IO], object] | bytes | str, *, text: bool | None = None
+    path: str | Path,
+    write: Callable[[IO], object] | bytes | str,
+    *,
+    text: bool | None = None,
+    permissions: int | None = None,
 ) -> Path:
     """Write `path` atomically: `write(fh)` fills a temporary file beside it (or `write` is the
     bytes or text itself), which is then renamed over `path`.
 
-    The file keeps the permissions of the file it replaces (a new one gets the umask's). A
+    The file gets `permissions`, else keeps the permissions of the file it replaces (a new one gets
+    the umask's). A
     symlink is followed (the file it points to is replaced, not the link). A path that exists
     but is not a regular file (`/dev/stdout`, a named pipe) cannot be replaced and is written to
     directly. A failure becomes a `UserError` naming the path; the destination is left as it was.
@@ -46,7 +51,7 @@ def atomic_write(
     try:
         with os.fdopen(fd, mode, **options) as fh:
             _fill(fh, write)
-            os.fchmod(fh.fileno(), _mode_of(target))
+            os.fchmod(fh.fileno(), _mode_of(target) if permissions is None else permissions)
         os.replace(tmp, target)
     except OSError as err:
         raise UserError(f"cannot write {path}: {err.strerror or err}") from None

@@ -15,7 +15,6 @@ would pay for them.
 
 from __future__ import annotations
 
-import os
 import tempfile
 from pathlib import Path
 
@@ -25,6 +24,8 @@ from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ml.core.config import tf_threads
 
 #: Rows scored per call of the Keras model (bounded memory for large inputs).
 PREDICT_BATCH = 65_536
@@ -39,7 +40,7 @@ def configure_tensorflow(threads: int | None = None) -> None:
         return
     import tensorflow as tf  # TensorFlow (seconds to import) only where a net runs: see below
 
-    threads = threads or int(os.environ.get("ML_TF_THREADS", "0")) or (os.cpu_count() or 1)
+    threads = threads or tf_threads()
     try:
         tf.config.threading.set_intra_op_parallelism_threads(threads)
         tf.config.threading.set_inter_op_parallelism_threads(1)

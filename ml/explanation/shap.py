@@ -46,8 +46,6 @@ KERAS_REFERENCES = 10
 #: Steps of the integrated-gradients quadrature through the softmax.
 SOFTMAX_STEPS = 32
 
-OUTPUT_SPACES = ("value", "log-odds", "probability")
-
 
 @dataclass
 class Explanation:

@@ -34,6 +34,8 @@ from ml.reports.figures import DEFAULT_DPI, figure_png
 
 #: Folder (inside the output folder) for PNG files when figures are not embedded.
 FIGURES_DIR = "figures"
+#: Pages and figures are for everyone to read, whatever the umask (a shared reports folder).
+READABLE = 0o644
 _FIGURE_FILE = re.compile(r"^\d{2,}-[a-z0-9-]+\.png$")
 
 
@@ -336,7 +338,7 @@ def render(
                     stale.unlink()
             for i, fig in enumerate(report.figures, start=1):
                 name = f"{i:02d}-{slugify(fig.title, 50)}.png"
-                atomic_write(fig_dir / name, fig.png)
+                atomic_write(fig_dir / name, fig.png, permissions=READABLE)
                 img_src[id(fig)] = f"{Path(figures_dir).as_posix()}/{name}"
     except OSError as err:
         raise UserError(f"cannot write the report to {out}: {err.strerror or err}") from None
@@ -346,5 +348,5 @@ def render(
         else dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
     )
     path = out / filename
-    atomic_write(path, page_html(report, img_src, stamp).encode("utf-8"))
+    atomic_write(path, page_html(report, img_src, stamp).encode("utf-8"), permissions=READABLE)
     return path

@@ -21,11 +21,11 @@ k-means on the purchase behaviour of `marts.customer_features` (never the labels
   table exists) is recorded for every k as a diagnostic and never picks k;
 - a depth-3 decision tree on the unscaled features predicts the chosen cluster, so the
   clusters come with readable rules (and the tree's accuracy says how faithful they are);
-- each cluster gets a short name from its centre relative to the overall mean.
+- each cluster gets a short name from its centre relative to the overall mean;
+- what the segments report draws is computed here too (each segment's mean z-scores and a
+  seeded sample on the first two principal components), so the report reads tables only.
 
-Reads with a read-only session, computes with the warehouse closed, then writes
-`ml.segmentation_runs` (appended: one row per k per run) and `ml.customer_segments` (replaced)
-in ONE transaction, so a failed or killed run leaves both as they were.
+This module computes on frames; `ml.segmentation.run` reads and writes the warehouse.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import joblib
 
@@ -38,11 +38,14 @@ class ArtifactIntegrityError(UserError):
 class InputContract:
     """The columns a model reads, as it was trained on them."""
 
+    #: Categories listed per column at most: a shorter list is every category seen in training.
+    MAX_CATEGORIES: ClassVar[int] = 200
+
     id_column: str
     numeric: tuple[str, ...]
     categorical: tuple[str, ...]
     dtypes: dict[str, str] = field(default_factory=dict)  # pandas dtype at training
-    categories: dict[str, list[str]] = field(default_factory=dict)  # up to 200 per column
+    categories: dict[str, list[str]] = field(default_factory=dict)  # up to MAX_CATEGORIES
     dropped: dict[str, str] = field(default_factory=dict)  # column -> why it is not a feature
 
     @property

@@ -180,7 +180,7 @@ def _compile(
 
     Ensembles are shallow copies whose fitted members are replaced; everything else (voting
     weights, the stacking meta-learner, label encoders) is the fitted object's own. Each
-    `_Member` made is appended to `members`.
+    `Member` made is appended to `members`.
     """
     if isinstance(estimator, FrozenEstimator):
         return _compile(estimator.estimator, name, preps, timings, members)
@@ -225,10 +225,11 @@ class BatchScorer:
         self.stand_in: Any = None
         self.preps: dict[str, Preprocessing] = {}
         self.members: list[Member] = []
-        self.verified = False
+        self._fast = False
         if fast:
             try:
                 self._compile()
+                self._fast = True
             except Unsupported as why:
                 self.stand_in, self.preps, self.fallback_reason = None, {}, str(why)
                 self.members = []
@@ -309,7 +310,7 @@ class BatchScorer:
     @property
     def fast(self) -> bool:
         """True while batches are scored on the fast path."""
-        return self.stand_in is not None
+        return self._fast
 
     def release(self) -> None:
         """Free the buffers kept between batches."""
@@ -372,7 +373,6 @@ class BatchScorer:
 
     def verify(self, batch: pa.RecordBatch | pa.Table) -> None:
         """Check the fast path against the generic one on the first rows; fall back if differing."""
-        self.verified = True
         sample = batch.slice(0, min(VERIFY_ROWS, batch.num_rows))
         try:
             fast = self.fast_values(sample)
@@ -389,5 +389,9 @@ class BatchScorer:
         self.timings.clear()
 
     def fall_back(self, why: str) -> None:
-        """Score from now on through the generic path, saying why."""
-        self.stand_in, self.fallback_reason = None, why
+        """Score the batches not yet prepared through the generic path, saying why.
+
+        The reader thread may call this while the scoring thread predicts a batch it prepared
+        before: the stand-in stays, so that batch is still predicted from its matrices.
+        """
+        self._fast, self.fallback_reason = False, why

@@ -163,7 +163,6 @@ def prediction_frame(
     ids: pd.Series,
     run_id: str,
     model_name: str,
-    scored_at: datetime | None = None,
 ) -> pd.DataFrame:
     """The prediction rows (pandas) of `values` for the rows `ids`."""
     out = pd.DataFrame({layout.id_column: ids.to_numpy()})
@@ -173,7 +172,7 @@ def prediction_frame(
     out["threshold"] = float(threshold) if threshold is not None else np.nan
     out["run_id"] = run_id
     out["model_name"] = model_name
-    out["scored_at"] = pd.Timestamp(scored_at or now())
+    out["scored_at"] = pd.Timestamp(now())
     return out
 
 

@@ -27,6 +27,7 @@ import pandas as pd
 from ml.core.errors import UserError
 from ml.core.names import match_columns
 from ml.core.tasks import ROW_NUMBER
+from ml.core.text import plural, shown
 from ml.estimators.preprocessing import (
     MAX_ABS_TEXT,
     MAX_ABS_VALUE,
@@ -41,8 +42,6 @@ from ml.serving.bundle import InputContract
 
 #: A numeric feature is refused when more than this share of its non-empty values are not numbers.
 MAX_UNPARSEABLE_SHARE = 0.5
-#: A contract lists at most this many categories of a column; fewer means the list is complete.
-MAX_KNOWN_CATEGORIES = 200
 _YES = {"y", "yes", "true", "t", "1"}
 _NO = {"n", "no", "false", "f", "0"}
 
@@ -53,15 +52,6 @@ class MissingColumnError(UserError):
 
 class NoRowsError(UserError):
     """The input has no rows to score."""
-
-
-def _show(value: Any) -> str:
-    text = repr(value) if isinstance(value, str) else str(value)
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
-def _plural(n: int, word: str, plural: str | None = None) -> str:
-    return f"{n:,} {word if n == 1 else (plural or word + 's')}"
 
 
 def _as_frame(frame: Any) -> pd.DataFrame:
@@ -211,7 +201,7 @@ def _numeric(contract: InputContract, series: pd.Series, col: str, notes: list[s
         what = "dates" if _kind(contract, col) == "datetime" else "numbers"
         raise UserError(
             f"column {col!r} should hold {what} but {n_bad:,} of {n_present:,} values are "
-            f"not {what}, such as {_show(series[bad].iloc[0])}"
+            f"not {what}, such as {shown(series[bad].iloc[0])}"
             + (
                 " (write plain numbers: a decimal point, no thousands separators or units)"
                 if what == "numbers"
@@ -222,13 +212,13 @@ def _numeric(contract: InputContract, series: pd.Series, col: str, notes: list[s
         notes.append(f"{col}: no values (imputed in every row)")
     elif n_bad:
         notes.append(
-            f"{col}: {_plural(n_bad, 'value')} that {'is' if n_bad == 1 else 'are'} not "
-            f"a number (e.g. {_show(series[bad].iloc[0])}) treated as missing"
+            f"{col}: {plural(n_bad, 'value')} that {'is' if n_bad == 1 else 'are'} not "
+            f"a number (e.g. {shown(series[bad].iloc[0])}) treated as missing"
         )
     extreme = raw.notna() & ~(np.isfinite(raw) & (raw.abs() <= MAX_ABS_VALUE))
     if extreme.any():
         notes.append(
-            f"{col}: {_plural(int(extreme.sum()), 'value')} infinite or beyond "
+            f"{col}: {plural(int(extreme.sum()), 'value')} infinite or beyond "
             f"+/-{MAX_ABS_TEXT} treated as missing"
         )
     return finite_numbers(raw)
@@ -240,12 +230,12 @@ def _categorical(
     known_list = contract.categories.get(col) or []
     known = set(known_list)
     text = series.astype(object).map(lambda v: _category_text(v, known)).astype(object)
-    if 0 < len(known_list) < MAX_KNOWN_CATEGORIES:  # the full list of training categories
+    if 0 < len(known_list) < contract.MAX_CATEGORIES:  # the full list of training categories
         unseen = text.notna() & ~text.isin(known)
         if unseen.any():
             notes.append(
-                f"{col}: {_plural(int(unseen.sum()), 'value')} not seen in training "
-                f"(e.g. {_show(text[unseen].iloc[0])}) scored as an infrequent category"
+                f"{col}: {plural(int(unseen.sum()), 'value')} not seen in training "
+                f"(e.g. {shown(text[unseen].iloc[0])}) scored as an infrequent category"
             )
     return text
 
@@ -253,14 +243,14 @@ def _categorical(
 def _check_ids(ids: pd.Series, notes: list[str]) -> None:
     absent = int(ids.isna().sum())
     if absent:
-        notes.append(f"{_plural(absent, 'row')} without an id (scored; the id is left empty)")
+        notes.append(f"{plural(absent, 'row')} without an id (scored; the id is left empty)")
     try:
         repeated = ids[ids.notna() & ids.duplicated(keep=False)]
     except TypeError:  # unhashable ids were made text by plain_types; be safe anyway
         return
     if len(repeated):
         notes.append(
-            f"{_plural(n_ids := repeated.nunique(), 'id')} "
+            f"{plural(n_ids := repeated.nunique(), 'id')} "
             f"appear{'s' if n_ids == 1 else ''} more than once "
-            f"(e.g. {_show(repeated.iloc[0])}): every row is scored"
+            f"(e.g. {shown(repeated.iloc[0])}): every row is scored"
         )

@@ -11,13 +11,6 @@ from collections.abc import Sequence
 import numpy as np
 from sklearn import metrics as skm
 
-from ml.core.tasks import METRICS
-
-
-def metric_names(problem: str) -> tuple[str, ...]:
-    """The metrics reported for a problem type."""
-    return METRICS[problem]
-
 
 def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
     """MAE, RMSE and R² of predictions."""

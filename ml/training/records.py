@@ -27,9 +27,6 @@ from ml.training import settings
 from ml.training.data import TaskData
 from ml.training.results import Candidate, TaskResult
 
-#: Categories of a categorical feature a bundle lists (fewer means the list is complete).
-MAX_LISTED_CATEGORIES = 200
-
 
 def output_layout(data: TaskData, threshold: float | None) -> OutputLayout:
     """The prediction columns of a model trained on `data`."""
@@ -50,7 +47,7 @@ def input_contract(data: TaskData) -> InputContract:
         categorical=tuple(data.features.categorical),
         dtypes={c: str(data.frame[c].dtype) for c in data.features.columns},
         categories={
-            c: sorted(map(str, data.frame[c].dropna().unique()))[:MAX_LISTED_CATEGORIES]
+            c: sorted(map(str, data.frame[c].dropna().unique()))[: InputContract.MAX_CATEGORIES]
             for c in data.features.categorical
         },
         dropped=dict(data.features.dropped),

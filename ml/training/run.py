@@ -27,11 +27,13 @@ from ml.core.tasks import BUILTIN_TASKS, TaskSpec
 from ml.core.warehouse import open_warehouse
 from ml.quality.results import require_passing_gate
 from ml.training.data import TaskData, builtin_or_custom, prepare_task
-from ml.training.experiment import TrainOptions, train_task
+from ml.training.experiment import PROGRESS_STEPS, TrainOptions, train_task
 from ml.training.results import TaskResult
 
-#: progress(task, message): called when each step of a task's training starts.
+#: progress(task, message): called when each step of a task's training starts, and once more
+#: when the task is trained ("<task>: trained in <n>s"): TASK_STEPS calls per task.
 Progress = Callable[[str, str], None]
+TASK_STEPS = PROGRESS_STEPS + 1
 
 
 @dataclass
@@ -114,4 +116,5 @@ def run_training(
                 progress(name, message)
 
         results.append(train_task(data, run_id, options, progress=step))
+        step(f"{name}: trained in {results[-1].seconds:.0f}s")
     return RunResult(run_id, results, write_results(results))

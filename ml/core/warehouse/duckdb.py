@@ -18,9 +18,9 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import duckdb
 import pandas as pd
@@ -38,6 +38,7 @@ from ml.core.warehouse.base import (
     Warehouse,
 )
 
+T = TypeVar("T")
 _LOCK_HOLDER = re.compile(r"Conflicting lock is held in (?P<exe>.+?) \(PID (?P<pid>\d+)\)")
 CATALOG = "warehouse_db"
 #: Schema names DuckDB gives its own catalogs: a user table may not be written there.
@@ -193,27 +194,31 @@ class DuckDBWarehouse(Warehouse):
         return [RelationInfo(s, n, "view" if t == "VIEW" else "table") for s, n, t in rows]
 
     def describe(self, relation: str) -> pa.Schema:
-        ref = self._require(relation)
-        return self._read(f"select * from {ref} limit 0", relation).to_arrow_table().schema
+        sql = f"select * from {self._require(relation)} limit 0"
+        return self._read(relation, lambda con: con.sql(sql).to_arrow_table().schema)
 
     def sql_types(self, relation: str) -> dict[str, str]:
-        ref = self._require(relation)
-        rel = self._read(f"select * from {ref} limit 0", relation)
-        return {name: str(kind) for name, kind in zip(rel.columns, rel.types, strict=True)}
+        sql = f"select * from {self._require(relation)} limit 0"
+
+        def types(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+            rel = con.sql(sql)
+            return {name: str(kind) for name, kind in zip(rel.columns, rel.types, strict=True)}
+
+        return self._read(relation, types)
 
     def row_count(self, relation: str) -> int:
-        ref = self._require(relation)
-        return int(self._read(f"select count(*) from {ref}", relation).fetchall()[0][0])
+        sql = f"select count(*) from {self._require(relation)}"
+        return self._read(relation, lambda con: int(con.execute(sql).fetchall()[0][0]))
 
     # -- read -----------------------------------------------------------------------------------
 
-    def _read(self, sql: str, relation: str, params: Sequence[Any] = ()) -> duckdb.DuckDBPyRelation:
-        """A query over `relation`; DuckDB's errors (a view over a dropped table, a failing cast
-        in a view) become one line naming the relation."""
+    def _read(self, what: str, fetch: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
+        """`fetch(connection)`, with DuckDB's errors (a view over a dropped table, a failing cast
+        in a view, a column that is not there) as one line naming `what`."""
         try:
-            return self._con.sql(sql, params=list(params) or None)
+            return fetch(self._con)
         except duckdb.Error as err:
-            raise UserError(f"cannot read {relation}: {_first_line(err)}") from None
+            raise UserError(f"cannot read {what}: {_first_line(err)}") from None
 
     def _select(
         self, relation: str, columns: Sequence[str] | None, order_by: str | None = None
@@ -227,19 +232,11 @@ class DuckDBWarehouse(Warehouse):
         self, relation: str, columns: Sequence[str] | None = None, order_by: str | None = None
     ) -> pd.DataFrame:
         sql = self._select(relation, columns, order_by)
-        try:
-            return self._con.execute(sql).df()
-        except duckdb.Error as err:
-            raise UserError(f"cannot read {relation}: {_first_line(err)}") from None
+        return self._read(relation, lambda con: con.execute(sql).df())
 
     def read_arrow(self, relation: str, columns: Sequence[str] | None = None) -> pa.Table:
-        return self._arrow(self._select(relation, columns), relation)
-
-    def _arrow(self, sql: str, relation: str, params: Sequence[Any] = ()) -> pa.Table:
-        try:
-            return self._con.sql(sql, params=list(params) or None).to_arrow_table()
-        except duckdb.Error as err:
-            raise UserError(f"cannot read {relation}: {_first_line(err)}") from None
+        sql = self._select(relation, columns)
+        return self._read(relation, lambda con: con.sql(sql).to_arrow_table())
 
     @contextlib.contextmanager
     def read_batches(
@@ -265,11 +262,7 @@ class DuckDBWarehouse(Warehouse):
         cursor = self._con.cursor()
         try:
             sql = f"select {', '.join(select)} from {quote_ident(catalog)}.{ref}"
-            try:
-                reader = cursor.sql(sql).to_arrow_reader(batch_rows)
-            except duckdb.Error as err:
-                raise UserError(f"cannot read {relation}: {_first_line(err)}") from None
-            yield reader
+            yield self._read(relation, lambda _: cursor.sql(sql).to_arrow_reader(batch_rows))
         finally:
             cursor.close()
 
@@ -278,13 +271,26 @@ class DuckDBWarehouse(Warehouse):
         sample = ""
         if self.row_count(relation) > rows:
             sample = f" using sample reservoir({int(rows)} rows) repeatable ({int(seed)})"
-        return self._read(f"select * from {ref}{sample}", relation).df()
+        return self._read(relation, lambda con: con.execute(f"select * from {ref}{sample}").df())
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> pd.DataFrame:
-        return self._con.execute(sql, list(params)).df()
+        return self._read("the warehouse", lambda con: con.execute(sql, list(params)).df())
 
     def query_arrow(self, sql: str, params: Sequence[Any] = ()) -> pa.Table:
-        return self._con.sql(sql, params=list(params) or None).to_arrow_table()
+        args = list(params) or None
+        return self._read("the warehouse", lambda con: con.sql(sql, params=args).to_arrow_table())
+
+    def replaced_where(self, relation: str, new_rows: pd.DataFrame, column: str) -> pd.DataFrame:
+        """As the interface says, with the old rows filtered in SQL: only the rows kept are read."""
+        if not self.exists(relation) or new_rows.empty:
+            return super().replaced_where(relation, new_rows, column)
+        values = sorted(map(str, new_rows[column].dropna().unique()))
+        sql = (
+            f"select * from {self._ref(relation)} "
+            f"where not list_contains(?::varchar[], {quote_ident(column)}::varchar)"
+        )
+        kept = self._read(relation, lambda con: con.execute(sql, [values]).df())
+        return pd.concat([kept, new_rows], ignore_index=True, sort=False)
 
     # -- write ----------------------------------------------------------------------------------
 
@@ -359,11 +365,13 @@ class DuckDBWarehouse(Warehouse):
     ) -> Iterator[TableWriter]:
         out_schema, out_table = parse_relation(relation)
         target = f"{quote_ident(out_schema)}.{quote_ident(out_table)}"
-        staged = (
-            f"{quote_ident(out_schema)}.{quote_ident(f'__tmp_{out_table}_{uuid.uuid4().hex[:8]}')}"
-        )
+        staged = f"{quote_ident(out_schema)}.{quote_ident(_temporary_name(out_table))}"
         empty = {relation: schema.empty_table()}
-        with self._registered(empty) as views, self._transaction() as con:
+        with (
+            self._writing(relation),
+            self._registered(empty) as views,
+            self._transaction() as con,
+        ):
             con.execute(f"create schema if not exists {quote_ident(out_schema)}")
             con.execute(f"create table {staged} as select * from {quote_ident(views[relation])}")
             writer = _Writer(con, staged, background)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from ml.core.text import plural
+
 #: Delimiters the sniffer tries, in order of preference on a tie.
 DELIMITERS = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
 
@@ -43,10 +45,6 @@ class CsvInfo:
     def types(self) -> dict[str, str]:
         """Column name -> DuckDB type."""
         return {c.name: c.type for c in self.columns}
-
-
-def plural(n: int, word: str) -> str:
-    return f"{n:,} {word}{'' if n == 1 else 's'}"
 
 
 def summary(info: CsvInfo) -> str:

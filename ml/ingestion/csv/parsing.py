@@ -18,12 +18,13 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ml.core.text import plural
 from ml.core.warehouse.duckdb import scratch
 from ml.ingestion.csv.dialect import Dialect, column_names, field_limit, sniff
 from ml.ingestion.csv.encoding import CHUNK, Source, check_file, utf8_source
 from ml.ingestion.csv.errors import CsvError, EmptyCsvError
 from ml.ingestion.csv.inference import cast_sql, finish, infer_types, sql_literal
-from ml.ingestion.csv.info import Column, CsvInfo, plural
+from ml.ingestion.csv.info import Column, CsvInfo
 
 #: The longest record DuckDB reads (its default, 2 MB, is short for text with long documents).
 _MAX_RECORD_BYTES = 1 << 26

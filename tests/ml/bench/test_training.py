@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 from ml.bench import train_worker
 from ml.bench.training import read_steps
-from ml.training.experiment import PROGRESS_STEPS
+from ml.training.run import TASK_STEPS
 
 
 def test_read_steps_times_each_step_until_the_next(tmp_path) -> None:
@@ -30,7 +30,7 @@ def test_the_worker_logs_every_progress_step(tmp_path, monkeypatch) -> None:
 
     def fake_run_training(specs, options, progress):
         calls["specs"], calls["options"] = specs, options
-        for i in range(PROGRESS_STEPS):
+        for i in range(TASK_STEPS):
             progress("loan_repayment", f"loan_repayment: step {i}")
         return SimpleNamespace(results=[], written={"ml.model_runs": 6}, run_id="r1")
 
@@ -48,7 +48,7 @@ def test_the_worker_logs_every_progress_step(tmp_path, monkeypatch) -> None:
     assert options.seed == 3 and options.fast and options.skip_gate
     logged = [json.loads(line) for line in steps.read_text().splitlines()]
     assert logged[0] == {"t": 0.0, "step": train_worker.FIRST_STEP}
-    assert len(logged) == 1 + PROGRESS_STEPS
+    assert len(logged) == 1 + TASK_STEPS
     assert logged[1]["step"] == "loan_repayment: step 0"
     assert logged[-1]["step"].endswith(", then write the ml.* tables")
     assert all(a["t"] <= b["t"] for a, b in zip(logged, logged[1:], strict=False))

@@ -48,3 +48,12 @@ def _umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
+
+
+def test_explicit_permissions_win_over_the_umask(tmp_path) -> None:
+    previous = os.umask(0o077)
+    try:
+        path = atomic_write(tmp_path / "page.html", b"<html>", permissions=0o644)
+    finally:
+        os.umask(previous)
+    assert os.stat(path).st_mode & 0o777 == 0o644

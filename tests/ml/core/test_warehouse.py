@@ -128,6 +128,24 @@ def test_missing_and_unreadable_relations_raise_typed_errors(wh) -> None:
     with pytest.raises(UserError, match="cannot read raw.v"):
         wh.read_frame("raw.v")
     assert [(r.relation, r.kind) for r in wh.relations("RAW")] == [("raw.v", "view")]
+    # a view whose cast fails only when it runs: every way of reading says so in one line
+    wh.execute("create or replace view raw.v as select 'x'::varchar::integer as n")
+    for read in (
+        lambda: wh.sample_frame("raw.v", 10, seed=1),
+        lambda: wh.read_arrow("raw.v"),
+        lambda: wh.read_batches("raw.v").__enter__(),
+    ):
+        with pytest.raises(UserError, match="cannot read raw.v: Conversion Error"):
+            read()
+    with pytest.raises(UserError, match="cannot read the warehouse: Binder Error"):
+        wh.query("select no_such_column from raw.v")
+    schema = pa.schema([("n", pa.int64())])
+    with (
+        pytest.raises(UserError, match="cannot write raw.v"),
+        wh.table_writer("raw.v", schema) as writer,
+    ):
+        writer.append(pa.table({"n": [1]}))
+    assert _leftovers(wh) == []
 
 
 def test_a_read_only_warehouse_must_exist(tmp_path) -> None:
@@ -159,3 +177,15 @@ def test_a_held_warehouse_gives_a_clean_locked_error(tmp_path) -> None:
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_history_and_shared_tables_keep_the_rows_of_other_runs_and_tasks(wh) -> None:
+    assert wh.appended("ml.runs", pd.DataFrame({"run": [1]}))["run"].tolist() == [1]
+    wh.replace_table("ml.runs", pd.DataFrame({"run": [1]}))
+    assert wh.appended("ml.runs", pd.DataFrame({"run": [2]}))["run"].tolist() == [1, 2]
+    wh.replace_table("ml.shared", pd.DataFrame({"task": ["a", "b", "a"], "v": [1, 2, 3]}))
+    new = pd.DataFrame({"task": ["a"], "v": [9]})
+    merged = wh.replaced_where("ml.shared", new, "task")
+    assert sorted(zip(merged["task"], merged["v"], strict=True)) == [("a", 9), ("b", 2)]
+    assert len(wh.replaced_where("ml.shared", new.iloc[:0], "task")) == 3
+    assert wh.replaced_where("ml.none", new, "task").equals(new)
