@@ -14,6 +14,12 @@ from pathlib import Path
 
 import pytest
 
+# pytest-xdist runs tests in workers whose __main__ has no __file__; pyspark takes that for its
+# own doctest runner and exits the process when Great Expectations imports pyspark.sql.connect
+# (pyspark/sql/connect/utils.py). Commands (`python -m ...`) have a real __main__.
+if not hasattr(sys.modules["__main__"], "__file__") and sys.modules["__main__"].__spec__ is None:
+    sys.modules["__main__"].__file__ = __file__
+
 ROOT = Path(__file__).resolve().parents[1]
 DBT = Path(sys.executable).with_name("dbt")
 TINY_CUSTOMERS = 3000

@@ -24,6 +24,7 @@ CONNECTING = re.compile(
 LAZY_ON_PURPOSE = {
     ("ml/__init__.py", "ml.serving.model"),  # `from ml import load_model` stays cheap
     ("ml/core/warehouse/__init__.py", "ml.core.warehouse.duckdb"),  # the engine, on demand
+    ("ml/core/warehouse/__init__.py", "ml.core.warehouse.spark"),  # pyspark, only for Spark
     ("ml/serving/trees.py", "ml.serving._tree_kernel"),  # numba, loaded in the background
 }
 

@@ -14,19 +14,32 @@ import yaml
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
-DEFAULT_WAREHOUSE = PROJECT_ROOT / "warehouse" / "warehouse.duckdb"
+#: Where each engine keeps the warehouse unless WAREHOUSE_PATH says otherwise: DuckDB's file, the
+#: Spark lakehouse's folder (tables, metastore, logs).
+DEFAULT_WAREHOUSE = {
+    "duckdb": PROJECT_ROOT / "warehouse" / "warehouse.duckdb",
+    "spark": PROJECT_ROOT / "warehouse" / "spark",
+}
 
 #: Seconds a step waits for another process to release the warehouse before giving up.
 DEFAULT_LOCK_TIMEOUT_S = 30.0
 #: The engines behind the warehouse interface (`WAREHOUSE_ENGINE`).
-ENGINES = ("duckdb",)
+ENGINES = tuple(DEFAULT_WAREHOUSE)
 DEFAULT_SEED = 42
 
 
-def warehouse_path() -> Path:
-    """The DuckDB file: `WAREHOUSE_PATH` if set, else `warehouse/warehouse.duckdb` in the repo."""
+def warehouse_path(engine: str | None = None) -> Path:
+    """The warehouse: `WAREHOUSE_PATH` if set, else the engine's default (`warehouse/warehouse.duckdb`
+    for DuckDB, the folder `warehouse/spark` for Spark)."""
     value = os.environ.get("WAREHOUSE_PATH", "").strip()
-    return Path(value).expanduser().resolve() if value else DEFAULT_WAREHOUSE
+    if value:
+        return Path(value).expanduser().resolve()
+    return DEFAULT_WAREHOUSE.get(engine or warehouse_engine(), DEFAULT_WAREHOUSE["duckdb"])
+
+
+def environment(name: str, default: str = "") -> str:
+    """An environment variable a setting file names (profiles.yml's `env_var(...)`)."""
+    return os.environ.get(name, default)
 
 
 def warehouse_engine() -> str:

@@ -31,5 +31,9 @@ def open_warehouse(
         from ml.core.warehouse.duckdb import DuckDBWarehouse  # the engine's driver, on demand
 
         return DuckDBWarehouse(path, **options)
+    if engine == "spark":
+        from ml.core.warehouse.spark import SparkWarehouse  # pyspark: seconds, only for Spark
+
+        return SparkWarehouse(path, **options)
     known = ", ".join(config.ENGINES)
     raise UserError(f"unknown WAREHOUSE_ENGINE {engine!r}: use one of {known}")

@@ -126,7 +126,7 @@ class DuckDBWarehouse(Warehouse):
         create: bool = True,
         catalog: str = CATALOG,
     ) -> None:
-        db = Path(path).expanduser().resolve() if path else config.warehouse_path()
+        db = Path(path).expanduser().resolve() if path else config.warehouse_path("duckdb")
         timeout = config.lock_timeout_s() if timeout_s is None else timeout_s
         if read_only and not db.exists():
             raise UserError(
