@@ -14,7 +14,15 @@ SETUP_VERSION := 2
 LOCK_HASH := $(shell (echo $(SETUP_VERSION); cat requirements.lock requirements-bootstrap.txt) | sha256sum | cut -c1-16)
 STAMP := $(VENV)/.installed-$(LOCK_HASH)
 
+# ENGINE picks the warehouse engine (WAREHOUSE_ENGINE for Python and profiles.yml): duckdb, the
+# embedded default, or spark (local[2], a Parquet lakehouse under warehouse/spark; needs Java 17+).
+ENGINE ?= $(or $(WAREHOUSE_ENGINE),duckdb)
+export WAREHOUSE_ENGINE := $(ENGINE)
+ifeq ($(ENGINE),spark)
+export WAREHOUSE_PATH ?= $(CURDIR)/warehouse/spark
+else
 export WAREHOUSE_PATH ?= $(CURDIR)/warehouse/warehouse.duckdb
+endif
 export DBT_PROFILES_DIR := $(CURDIR)
 export DBT_PROJECT_DIR := $(CURDIR)/dbt_project
 # Keep dbt from phoning home and TensorFlow from chattering.
@@ -34,7 +42,7 @@ DBT := $(VENV)/bin/dbt
 # and cost ~2 s a build; `make dbt-unit` and `make test` run them); production_scores is
 # after_training (only those nodes, built after training) without them.
 
-.PHONY: help setup run test test-fast simulate dbt-build dbt-unit gate train segment dbt-scores eda report bench docs lint clean
+.PHONY: help setup java run test test-fast simulate dbt-build dbt-unit gate train segment dbt-scores eda report bench docs lint clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -52,37 +60,45 @@ $(STAMP): requirements.lock requirements-bootstrap.txt
 
 setup: $(STAMP)  ## create .venv and install the locked dependencies (skipped when up to date)
 
-simulate: $(STAMP)  ## land raw.* and sim.* (CUSTOMERS=50000 SEED=42)
+# Spark runs on the JVM: one clear line when Java 17+ is missing, not a stack trace from py4j.
+JAVA_MAJOR = $(shell java -version 2>&1 | sed -nE 's/.*version "(1\.)?([0-9]+).*/\2/p' | head -1)
+# what a step on the warehouse needs: the venv, and Java when the engine is Spark
+ENGINE_READY = $(STAMP) $(if $(filter spark,$(ENGINE)),java)
+
+java:  ## check that Java 17+ is installed (Spark needs it: make ENGINE=spark ..., make test)
+	@[ -n "$(JAVA_MAJOR)" ] && [ "$(JAVA_MAJOR)" -ge 17 ] || { echo "make: Spark needs Java 17 or newer$(if $(JAVA_MAJOR), (found $(JAVA_MAJOR)),, and java is not on PATH): install it with 'apt-get install -y openjdk-17-jre-headless' (or set JAVA_HOME)" >&2; exit 1; }
+
+simulate: $(ENGINE_READY)  ## land raw.* and sim.* (CUSTOMERS=50000 SEED=42)
 	$(PY) -m scripts.simulate --customers $(CUSTOMERS) --seed $(SEED)
 
-dbt-build: $(STAMP)  ## dbt build: staging, marts, data tests, contracts (not the marts over predictions)
+dbt-build: $(ENGINE_READY)  ## dbt build: staging, marts, data tests, contracts (not the marts over predictions)
 	$(DBT) build --project-dir $(DBT_PROJECT_DIR) --selector production_build
 
-dbt-unit: $(STAMP)  ## dbt's unit tests only, on a warehouse `make run` built (they read their inputs' column types)
+dbt-unit: $(ENGINE_READY)  ## dbt's unit tests only, on a warehouse `make run` built (they read their inputs' column types)
 	$(DBT) test --project-dir $(DBT_PROJECT_DIR) --select test_type:unit
 
-train: $(STAMP)  ## python -m ml.train: tune, cross-validate, ensemble, persist, write back predictions
+train: $(ENGINE_READY)  ## python -m ml.train: tune, cross-validate, ensemble, persist, write back predictions
 	$(PY) -m ml.train --seed $(SEED) $(TRAIN_ARGS)
 
-segment: $(STAMP)  ## python -m ml.segment: k-means customer segments, k by silhouette
+segment: $(ENGINE_READY)  ## python -m ml.segment: k-means customer segments, k by silhouette
 	$(PY) -m ml.segment --seed $(SEED)
 
-dbt-scores: $(STAMP)  ## dbt build of the marts over the ml.* predictions (after training)
+dbt-scores: $(ENGINE_READY)  ## dbt build of the marts over the ml.* predictions (after training)
 	$(DBT) build --project-dir $(DBT_PROJECT_DIR) --selector production_scores
 
-eda: $(STAMP)  ## EDA report: reports/eda/index.html (REPORTS_DIR=reports)
+eda: $(ENGINE_READY)  ## EDA report: reports/eda/index.html (REPORTS_DIR=reports)
 	$(PY) -m scripts.eda --output $(REPORTS_DIR)/eda
 
-report: $(STAMP)  ## every report + reports/index.html: EDA, one page per model, segments
+report: $(ENGINE_READY)  ## every report + reports/index.html: EDA, one page per model, segments
 	$(PY) -m scripts.report --output $(REPORTS_DIR)
 
-gate: $(STAMP)  ## Great Expectations quality gate over raw and feature tables
+gate: $(ENGINE_READY)  ## Great Expectations quality gate over raw and feature tables
 	$(PY) -m scripts.check_quality
 
 # The gate runs twice: on raw.* before dbt publishes anything built from it, and on the feature
 # marts after dbt build (dbt publishes each model before its tests run, so a bad feature table
 # must be caught before any model trains on it).
-run: $(STAMP)  ## simulate -> raw gate -> dbt build -> feature gate -> train -> segment -> dbt marts over ml.* -> reports
+run: $(ENGINE_READY)  ## simulate -> raw gate -> dbt build -> feature gate -> train -> segment -> dbt marts over ml.* -> reports
 	$(MAKE) --no-print-directory simulate
 	$(PY) -m scripts.check_quality --suite raw.customers raw.orders raw.loans
 	$(MAKE) --no-print-directory dbt-build
@@ -93,16 +109,16 @@ run: $(STAMP)  ## simulate -> raw gate -> dbt build -> feature gate -> train -> 
 	$(MAKE) --no-print-directory report
 	@echo "==> done: warehouse at $(WAREHOUSE_PATH); reports: $(REPORTS_DIR)/index.html"
 
-test: $(STAMP)  ## run the whole test suite (what CI runs)
+test: $(STAMP) java  ## run the whole test suite (what CI runs)
 	$(PY) -m pytest -n 2 --dist loadfile
 
-test-fast: $(STAMP)  ## the suite without the whole-flow tests marked slow (under 2 minutes)
+test-fast: $(STAMP) java  ## the suite without the whole-flow tests marked slow (under 2 minutes)
 	$(PY) -m pytest -n 2 --dist loadfile -m "not slow"
 
-bench: $(STAMP)  ## time simulate, dbt, train, scoring at 100k/1M/10M orders: reports/bench.md (BENCH_ARGS=...)
+bench: $(STAMP) java  ## time simulate, dbt, train, scoring at 100k/1M/10M orders: reports/bench.md (BENCH_ARGS=...)
 	$(PY) -m scripts.bench --output $(REPORTS_DIR) $(BENCH_ARGS)
 
-docs: $(STAMP)  ## dbt docs generate (open dbt_project/target/index.html)
+docs: $(ENGINE_READY)  ## dbt docs generate (open dbt_project/target/index.html)
 	$(DBT) docs generate --project-dir $(DBT_PROJECT_DIR)
 
 lint: $(STAMP)  ## ruff lint and format check, and the import contracts of docs/architecture.md

@@ -21,8 +21,8 @@ copies_numbered as (
     -- copy_number > 1 marks the second and later copies of an exact duplicate row
     select
         *,
-        -- `source` is the whole row as a struct: every column, including any added later
-        row_number() over (partition by source) as copy_number
+        -- numbered within the copies of the whole row: every column, including any added later
+        {{ copy_number('source') }} as copy_number
 
     from source
 
@@ -81,7 +81,7 @@ id_ranked as (
 final as (
 
     select
-        * exclude (copy_number, {{ 'has_known_customer, ' if matched else '' }}check_reason, id_rank),
+        * except (copy_number, {{ 'has_known_customer, ' if matched else '' }}check_reason, id_rank),
         case
             when check_reason is not null then check_reason
             when id_rank > 1 then 'duplicate_{{ id_column }}'

@@ -1,4 +1,5 @@
 {% macro normalize_text(expr) -%}
     {#- Lower-case, trim, and collapse runs of spaces, underscores and hyphens into one `_`. -#}
-    nullif(regexp_replace(lower(trim(cast({{ expr }} as varchar))), '[\s_\-]+', '_', 'g'), '')
+    {%- set lowered = 'lower(trim(cast(' ~ expr ~ ' as string)))' -%}
+    nullif({{ regexp_replace_all(lowered, "'[\s_\-]+'", "'_'") }}, '')
 {%- endmacro %}

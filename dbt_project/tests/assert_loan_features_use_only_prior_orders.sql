@@ -57,7 +57,7 @@ recounted as (
         loan_id,
         event_at as applied_at,
         coalesce(orders_so_far, 0) as expected_prior_order_count,
-        date_diff('day', cast(last_order_at as date), cast(event_at as date))
+        {{ days_between('last_order_at', 'event_at') }}
             as expected_days_since_last_order
     from running
     where is_order = 0

@@ -220,7 +220,11 @@ def test_feature_tables_match_the_data_contract(con, manifest, table):
     assert len(expected) > 20
     node = project_models(manifest)[table]
     assert node["config"]["contract"]["enforced"] is True
-    declared = [(c["name"], (c.get("data_type") or "").upper()) for c in node["columns"].values()]
+    # contracts say `string`, the type both engines accept; DuckDB calls it VARCHAR
+    declared = [
+        (c["name"], (c.get("data_type") or "").upper().replace("STRING", "VARCHAR"))
+        for c in node["columns"].values()
+    ]
     assert declared == expected
     actual = con.execute(
         "select column_name, data_type from information_schema.columns "
@@ -354,7 +358,8 @@ def test_every_model_column_source_and_macro_is_described(con, manifest):
         ]
         assert [c for c in built if not source["columns"].get(c, {}).get("description")] == []
     for macro in manifest["macros"].values():
-        if macro["package_name"] == "predictive_warehouse":
+        engine_implementation = "__" in macro["name"]  # duckdb__x: described with x
+        if macro["package_name"] == "predictive_warehouse" and not engine_implementation:
             assert macro["description"].strip(), f"macro {macro['name']} has no description"
 
 

@@ -21,13 +21,14 @@ final as (
         count(*) as order_count,
         -- money and rates are summed as decimals: a floating-point sum depends on the order of
         -- its terms, which a parallel build does not fix, so the features would differ in the
-        -- last bits from build to build (amounts have 2 decimals, discounts 4)
+        -- last bits from build to build (amounts have 2 decimals, discounts 4); a mean is the
+        -- exact sum over the count (Spark's avg of decimals rounds to 8 places, DuckDB's does not)
         sum(amount::decimal(18, 2))::double as total_spend,
         min(ordered_at) as first_ordered_at,
         max(ordered_at) as last_ordered_at,
         count(*) filter (where is_last_90d) as orders_last_90d,
         coalesce(sum(amount::decimal(18, 2)) filter (where is_last_90d), 0)::double as spend_last_90d,
-        avg(discount_pct::decimal(18, 4))::double as avg_discount_pct,
+        sum(discount_pct::decimal(18, 4))::double / count(discount_pct) as avg_discount_pct,
         avg(items) as avg_items_per_order,
         avg(cast(is_returned as double)) as return_rate,
         count(*) filter (where category = 'electronics') as electronics_order_count,

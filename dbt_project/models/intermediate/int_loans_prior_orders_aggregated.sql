@@ -30,7 +30,7 @@ aggregated as (
         -- decimal sums: exact, so the same whatever the row order (see int_customer_orders_aggregated)
         sum(amount::decimal(18, 2))::double as prior_total_spend,
         avg(cast(is_returned as double)) as prior_return_rate,
-        avg(discount_pct::decimal(18, 4))::double as prior_avg_discount_pct,
+        sum(discount_pct::decimal(18, 4))::double / count(discount_pct) as prior_avg_discount_pct,
         max(ordered_at) as last_prior_ordered_at
 
     from prior_orders

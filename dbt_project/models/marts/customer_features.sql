@@ -21,18 +21,18 @@ final as (
         cast(customer_id as bigint) as customer_id,
         cast(age as integer) as age,
         cast(income as double) as income,
-        cast(gender as varchar) as gender,
-        cast(region as varchar) as region,
-        cast(acquisition_channel as varchar) as acquisition_channel,
+        cast(gender as string) as gender,
+        cast(region as string) as region,
+        cast(acquisition_channel as string) as acquisition_channel,
         cast(household_size as integer) as household_size,
-        cast(age_group as varchar) as age_group,
-        cast(income_bracket as varchar) as income_bracket,
+        cast(age_group as string) as age_group,
+        cast(income_bracket as string) as income_bracket,
         cast(age * income / 1000 as double) as age_x_income,
-        cast(date_diff('day', signup_date, {{ as_of_date() }}) as integer) as tenure_days,
+        cast({{ days_between('signup_date', as_of_date()) }} as integer) as tenure_days,
         cast(coalesce(order_count, 0) as integer) as order_count,
         cast(coalesce(total_spend, 0) as double) as total_spend,
         cast(total_spend / order_count as double) as avg_order_value,
-        cast(date_diff('day', cast(last_ordered_at as date), {{ as_of_date() }}) as integer)
+        cast({{ days_between('last_ordered_at', as_of_date()) }} as integer)
             as recency_days,
         cast(coalesce(orders_last_90d, 0) as integer) as orders_last_90d,
         cast(coalesce(spend_last_90d, 0) as double) as spend_last_90d,
@@ -58,12 +58,16 @@ final as (
         cast(
             case
                 when order_count >= 2
-                    then epoch(last_ordered_at - first_ordered_at) / 86400.0 / (order_count - 1)
+                    then cast(
+                        {{ epoch_microseconds('last_ordered_at') }}
+                        - {{ epoch_microseconds('first_ordered_at') }}
+                        as double
+                    ) / 86400e6 / (order_count - 1)
             end
             as double
         ) as avg_days_between_orders,
         cast(customer_satisfaction as double) as customer_satisfaction,
-        cast(segment as varchar) as segment
+        cast(segment as string) as segment
 
     from joined
 

@@ -8,18 +8,29 @@ loans as (select * from {{ ref('stg_loans') }}),
 customers as (select * from {{ ref('stg_customers') }}),
 prior_orders as (select * from {{ ref('int_loans_prior_orders_aggregated') }}),
 
+growth as (
+
+    select
+        *,
+        1 + interest_rate / 1200 as monthly_growth
+
+    from loans
+
+),
+
 installments as (
 
-    -- amortised monthly payment P * r / (1 - (1 + r)^-n), r = monthly rate
+    -- amortised monthly payment P * r / (1 - (1 + r)^-n), r = monthly rate; (1 + r)^n by
+    -- integer_power, so that every engine computes the same bits
     select
         *,
         case
             when interest_rate = 0 then loan_amount / term_months
             else loan_amount * (interest_rate / 1200)
-                / (1 - pow(1 + interest_rate / 1200, -term_months))
+                / (1 - 1 / ({{ integer_power('monthly_growth', 'term_months') }}))
         end as monthly_installment
 
-    from loans
+    from growth
 
 ),
 
@@ -52,9 +63,9 @@ final as (
         cast(applied_at as timestamp) as applied_at,
         cast(loan_amount as double) as loan_amount,
         cast(term_months as integer) as term_months,
-        cast(purpose as varchar) as purpose,
-        cast(grade as varchar) as grade,
-        cast(home_ownership as varchar) as home_ownership,
+        cast(purpose as string) as purpose,
+        cast(grade as string) as grade,
+        cast(home_ownership as string) as home_ownership,
         cast(interest_rate as double) as interest_rate,
         cast(annual_income as double) as annual_income,
         cast(employment_years as integer) as employment_years,
@@ -69,17 +80,15 @@ final as (
         cast(monthly_installment / nullif(annual_income / 12, 0) as double)
             as installment_to_income,
         cast(customer_age as integer) as customer_age,
-        cast(date_diff('day', signup_date, cast(applied_at as date)) as integer)
+        cast({{ days_between('signup_date', 'applied_at') }} as integer)
             as customer_tenure_days,
         cast(prior_order_count as integer) as prior_order_count,
         cast(prior_total_spend as double) as prior_total_spend,
         cast(prior_avg_order_value as double) as prior_avg_order_value,
         cast(prior_return_rate as double) as prior_return_rate,
         cast(prior_avg_discount_pct as double) as prior_avg_discount_pct,
-        cast(
-            date_diff('day', cast(last_prior_ordered_at as date), cast(applied_at as date))
-            as integer
-        ) as days_since_last_order,
+        cast({{ days_between('last_prior_ordered_at', 'applied_at') }} as integer)
+            as days_since_last_order,
         cast(defaulted as integer) as defaulted
 
     from joined
