@@ -8,6 +8,10 @@ contract (`ml.serving.prepare`): every input row gets exactly one output row, in
 The output CSV is complete or absent; `--write-table` replaces a table of schema `ml` atomically
 and may not name a table that ml.train, ml.segment or dbt own. Adjustments are reported on
 stderr in one `warning:` line; refusals are one `error:` line and exit code 2.
+
+On an engine with workers of its own (Spark), `--table` with `--write-table` is scored where the
+table lies (`ml.serving.batch.score_table`: the hash-checked model is shipped to the executors),
+never read into this process; adjustments are then not reported.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from ml.core.names import parse_relation
 from ml.core.tasks import validate_task_name
 from ml.core.warehouse import open_warehouse
 from ml.ingestion.csv import EmptyCsvError, read_csv
+from ml.serving.batch import score_table
 from ml.serving.destinations import (
     check_output_path,
     check_output_table,
@@ -28,7 +33,7 @@ from ml.serving.destinations import (
     warning_line,
     write_csv,
 )
-from ml.serving.model import load_model
+from ml.serving.model import TrainedModel, load_model
 from ml.serving.prepare import NoRowsError
 
 EPILOG = """\
@@ -72,6 +77,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         model = load_model(task, wh)
         if out_table:
             check_output_table_in(wh, out_table)
+        if frame is None and out_table and wh.distributed:
+            return _score_in_place(task, model, args.table, out_table)
         if frame is None:
             frame = wh.read_frame(args.table)
             if frame.empty:
@@ -92,6 +99,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{done}; wrote {args.output}")
     if notes:
         print(f"ml.predict: warning: {warning_line(notes)}", file=sys.stderr)
+    return 0
+
+
+def _score_in_place(task: str, model: TrainedModel, table: str, out_table: str) -> int:
+    """`--table` into `--write-table` on the engine's workers (Spark)."""
+    with open_warehouse() as wh:
+        check_output_table_in(wh, out_table)
+        rows = score_table(wh, model, table, out_table)
+    print(f"scored {rows:,} rows with {task}/{model.model_name}; wrote {out_table} ({rows:,} rows)")
     return 0
 
 

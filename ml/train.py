@@ -4,9 +4,13 @@
     python -m ml.train --task loan_repayment    # one of them
     python -m ml.train --table raw.my_csv --target churned [--id customer_id] [--problem auto]
     python -m ml.train --fast                   # small search spaces (tests, quick looks)
+    python -m ml.train --max-rows 200000        # train on a seeded sample of larger relations
 
 Reads the task relations once (read-only), trains with the warehouse closed, then writes in ONE
 transaction (`ml.training.run`): a failed or killed run leaves every `ml.*` table as it was.
+A relation of more than `--max-rows` rows (default 1,000,000) is trained on a seeded sample of
+that many rows; its champion then scores every row where it lies, and `ml.model_runs` records
+`rows_available` and `rows_used`.
 """
 
 from __future__ import annotations
@@ -87,6 +91,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         help=f"features kept per row in {PREDICTION_EXPLANATIONS} (default {settings.EXPLAIN_TOP_K})",
     )
     parser.add_argument(
+        "--max-rows",
+        type=positive_int,
+        default=settings.TRAIN_MAX_ROWS,
+        help="rows of a relation trained on; beyond it a sample drawn with --seed, and the "
+        f"champion scores every row (default {settings.TRAIN_MAX_ROWS:,})",
+    )
+    parser.add_argument(
         "--skip-gate", action="store_true", help="train even if the quality gate last failed"
     )
     args = parser.parse_args(argv)
@@ -106,12 +117,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         explain_rows=args.explain_rows,
         top_k=args.top_k,
         skip_gate=args.skip_gate,
+        max_rows=args.max_rows,
     )
 
     result = _train_with_bars(specs, options, Console(stderr=True))
     out = Console(width=None if Console().is_terminal else 120)
     for r in result.results:
         out.print(leaderboard(r))
+        if r.data.sampled:
+            out.print(
+                f"  trained on a sample of {r.data.rows_used:,} of {r.data.rows_available:,} rows "
+                f"(--max-rows, seed {args.seed}); every row scored"
+            )
         if r.data.target_mapping:
             out.print(f"  target mapping: {json.dumps(r.data.target_mapping)}")
         if not r.importance.empty:

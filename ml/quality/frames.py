@@ -33,7 +33,7 @@ def read_schema(warehouse: Warehouse, relation: str) -> pd.DataFrame:
         fields.append(pa.field(f.name, kind))
     frame = pa.schema(fields).empty_table().to_pandas(date_as_object=False)
     for name in frame.columns:
-        if sql_types[name].upper() == "VARCHAR":
+        if sql_types[name].upper() in ("VARCHAR", "STRING"):  # DuckDB's name, Spark's
             frame[name] = frame[name].astype(pd.StringDtype())
         elif isinstance(frame[name].dtype, pd.StringDtype):  # JSON, UUID...: as DuckDB hands them
             frame[name] = frame[name].astype(object)

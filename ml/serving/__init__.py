@@ -5,6 +5,7 @@
 - `output`: the prediction columns every scoring path produces;
 - `model`: `TrainedModel` and `load_model(task)` (the champion of the task's latest run);
 - `batch`: `score_table`, warehouse table to warehouse table in bounded memory, on the fast path
-  of `fastpath` / `matrices` (and the compiled xgboost trees of `trees`) where it applies;
+  of `fastpath` / `matrices` (and the compiled xgboost trees of `trees`) where it applies, or on
+  the engine's workers (Spark), to which `shipping` sends the hash-checked model;
 - `destinations`: where `ml.predict` may write.
 """

@@ -19,6 +19,11 @@ refused and probabilities clipped to [0, 1], as there.
 Reading, preparing, predicting and inserting overlap: the next batch is read and prepared in one
 background thread and the previous one inserted in another while the current one is predicted
 (numpy, Arrow, the engine and the estimators release the GIL).
+
+The work goes through `Warehouse.map_table`: DuckDB streams the table through this process as
+above; Spark ships the model (its file's bytes and the registry's sha256, checked by each worker
+before unpickling, `ml.serving.shipping`) to its executors, which score their parts of the table
+with `PartScorer` where they lie, and switches the complete output in (docs/design/spark.md).
 """
 
 from __future__ import annotations
@@ -26,8 +31,9 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -36,10 +42,12 @@ import pyarrow as pa
 from ml.core.errors import UserError
 from ml.core.names import find_column, parse_relation
 from ml.core.warehouse import TableWriter, Warehouse
+from ml.core.warehouse.base import BatchJob
 from ml.serving.fastpath import BatchScorer, Clock, Unsupported
 from ml.serving.model import TrainedModel
 from ml.serving.output import now, output_batch
 from ml.serving.prepare import MissingColumnError, NoRowsError
+from ml.serving.shipping import ShippedModel, ship
 
 #: Rows per Arrow record batch asked of the engine (DuckDB hands out at most this many, often
 #: fewer: one row group of 122,880). Large enough that per-batch overhead is small, small enough
@@ -82,6 +90,7 @@ class ScoringStats:
     fast: bool = False
     fallback_reason: str | None = None
     compiled_trees: dict[str, str] = field(default_factory=dict)
+    distributed: bool = False  # scored by the engine's workers: rows and times only
 
     def add(self, stage: str, wall: float, cpu: float) -> None:
         """Add a lap to a stage."""
@@ -97,7 +106,10 @@ class ScoringStats:
 
     @property
     def path(self) -> str:
-        """Which path scored the rows: "fast" or "generic"."""
+        """Which path scored the rows: "fast" or "generic" (or "distributed": the engine's
+        workers, each on the fast path where it could)."""
+        if self.distributed:
+            return "distributed"
         return "fast" if self.fast else "generic"
 
 
@@ -248,6 +260,11 @@ def score_table(
     an empty table). `background=False` reads, prepares and inserts in the calling thread.
     `memory_limit` bounds the engine's memory while scoring (None: leave it). `progress(rows)`
     is called after every batch; `stats`, if given, is filled in.
+
+    On an engine with workers of its own (`Warehouse.distributed`: Spark) the model's
+    hash-checked bytes are shipped to them and each scores its parts of the table
+    (`Warehouse.map_table`); `progress` is then called once, at the end, and `stats` holds the
+    rows and times only.
     """
     if batch_rows < 1:
         raise UserError("batch_rows must be at least 1")
@@ -257,32 +274,122 @@ def score_table(
     if source == tuple(p.casefold() for p in parse_relation(target_relation)):
         raise UserError(f"cannot score {source_relation} into itself")
     columns = _source_columns(wh, model, source_relation)
-    id_column = model.output.id_column
-    has_ids = id_column in columns
-    with (
-        wh.bounded_memory(memory_limit),
-        wh.read_batches(source_relation, columns, batch_rows) as reader,
-    ):
-        id_type = reader.schema.field(id_column).type if has_ids else pa.int64()
-        scorer = BatchScorer(model, reader.schema, fast=fast)
-        try:
-            schema = model.output.arrow_schema(id_type)
-            with wh.table_writer(target_relation, schema, background=background) as writer:
-                rows = _score_batches(reader, scorer, writer, has_ids, background, stats, progress)
-                if rows == 0 and not allow_empty:
-                    raise NoRowsError(f"no rows to score: {source_relation} is empty")
-                clock = Clock()
-            stats.add("write", *clock.lap())  # the swap and the commit
-            stats.writer_s, stats.writer_cpu_s = writer.busy_s, writer.busy_cpu_s
-        finally:
-            scorer.release()
+    job = _ScoringJob(
+        model, source_relation, columns, fast, allow_empty, background, stats, progress
+    )
+    with wh.bounded_memory(memory_limit):
+        rows = wh.map_table(
+            source_relation,
+            columns,
+            job,
+            target_relation,
+            batch_rows=batch_rows,
+            background=background,
+        )
+    if job.finished is not None:
+        stats.add("write", *job.finished.lap())  # the swap and the commit
+    if job.writer is not None:
+        stats.writer_s, stats.writer_cpu_s = job.writer.busy_s, job.writer.busy_cpu_s
+    stats.distributed = wh.distributed
+    if wh.distributed and progress is not None:
+        progress(rows)
     stats.rows = rows
-    stats.fast = scorer.fast
-    stats.fallback_reason = scorer.fallback_reason
-    stats.compiled_trees = scorer.compiled_trees()
     stats.seconds = time.perf_counter() - started
     stats.cpu_s = time.process_time() - cpu_started
     return rows
+
+
+class _ScoringJob(BatchJob):
+    """`score_table`'s work: streamed here (`run`), or shipped to an engine's workers."""
+
+    def __init__(
+        self,
+        model: TrainedModel,
+        source_relation: str,
+        columns: dict[str, str],
+        fast: bool,
+        allow_empty: bool,
+        background: bool,
+        stats: ScoringStats,
+        progress: Progress | None,
+    ) -> None:
+        self.model, self.source_relation, self.fast = model, source_relation, fast
+        self.allow_empty, self.background = allow_empty, background
+        self.stats, self.progress = stats, progress
+        self.has_ids = model.output.id_column in columns
+        self.numbered = not self.has_ids
+        self.finished: Clock | None = None
+        self.writer: TableWriter | None = None
+
+    def output_schema(self, schema: pa.Schema) -> pa.Schema:
+        id_type = schema.field(self.model.output.id_column).type if self.has_ids else pa.int64()
+        return self.model.output.arrow_schema(id_type)
+
+    def run(self, reader: pa.RecordBatchReader, writer: TableWriter) -> int:
+        stats = self.stats
+        scorer = BatchScorer(self.model, reader.schema, fast=self.fast)
+        try:
+            rows = _score_batches(
+                reader, scorer, writer, self.has_ids, self.background, stats, self.progress
+            )
+        finally:
+            scorer.release()
+        self.writer = writer
+        stats.fast = scorer.fast
+        stats.fallback_reason = scorer.fallback_reason
+        stats.compiled_trees = scorer.compiled_trees()
+        return rows
+
+    def finish(self, rows: int) -> None:
+        if rows == 0 and not self.allow_empty:
+            raise NoRowsError(f"no rows to score: {self.source_relation} is empty")
+        self.finished = Clock()
+
+    def part_task(self) -> PartScorer:
+        return PartScorer(ship(self.model), self.has_ids, self.fast, now())
+
+
+@dataclass(frozen=True)
+class PartScorer:
+    """What an engine's worker runs on its parts of the source: the shipped model, checked and
+    unpickled there, scores each batch as `score_table` does (on the fast path where it can,
+    checked on the part's first batch)."""
+
+    model: ShippedModel
+    has_ids: bool
+    fast: bool
+    scored_at: datetime
+
+    def __call__(self, batches: Iterator[pa.RecordBatch], first_row: int) -> Iterator[pa.Table]:
+        model = self.model.load()
+        output, scorer, done = model.output, None, 0
+        for batch in batches:
+            n = batch.num_rows
+            if n == 0:
+                continue
+            if scorer is None:
+                scorer = BatchScorer(model, batch.schema, fast=self.fast)
+                if scorer.fast:
+                    scorer.verify(batch)
+            values = None
+            if scorer.fast:
+                try:
+                    values = scorer.fast_values(batch)
+                except Unsupported as why:
+                    scorer.fall_back(str(why))
+            if values is None:
+                values = scorer.generic_values(batch)
+            start = first_row - 1 + done
+            if self.has_ids:
+                ids = batch.column(output.id_column)
+            else:
+                ids = pa.array(np.arange(start + 1, start + n + 1, dtype=np.int64))
+            yield output_batch(
+                output, ids, values, model.run_id, model.model_name, self.scored_at, start
+            )
+            done += n
+        if scorer is not None:
+            scorer.release()
 
 
 def _split_predict_time(stats: ScoringStats, scorer: BatchScorer, lap: tuple[float, float]) -> None:

@@ -10,11 +10,14 @@
 
 That is everything serving needs: it never imports the training code. The file's sha256 is
 recorded in `ml.model_runs`; loading recomputes it and refuses a file whose bytes differ BEFORE
-unpickling it, because unpickling runs code.
+unpickling it, because unpickling runs code. `bundle_bytes` / `bundle_from_bytes` do the same for
+a bundle's bytes shipped to an engine's workers (`ml.serving.shipping`).
 """
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -89,6 +92,10 @@ class ModelBundle:
     contract: InputContract
     output: OutputLayout
     info: dict[str, Any] = field(default_factory=dict)
+    #: The file it was loaded from and that file's sha256 as the registry holds it (None for a
+    #: bundle made in this process).
+    artifact_path: Path | None = field(default=None, compare=False)
+    artifact_sha256: str | None = field(default=None, compare=False)
 
     def describe(self) -> dict[str, Any]:
         """Everything but the pipeline, as plain values (the readable `.json` beside the file)."""
@@ -103,12 +110,15 @@ class ModelBundle:
         }
 
 
+def _content(bundle: ModelBundle) -> dict[str, Any]:
+    return {**bundle.describe(), "pipeline": bundle.pipeline}
+
+
 def save_bundle(bundle: ModelBundle, folder: Path) -> tuple[Path, str]:
     """Write `<folder>/<model>.joblib` (atomically) and its `.json`; return (path, sha256)."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{bundle.model_name}.joblib"
-    content = {**bundle.describe(), "pipeline": bundle.pipeline}
-    atomic_write(path, lambda fh: joblib.dump(content, fh, compress=3))
+    atomic_write(path, lambda fh: joblib.dump(_content(bundle), fh, compress=3))
     digest = sha256_file(path)
     readable = json.dumps({**bundle.describe(), "artifact_sha256": digest}, indent=2, default=str)
     atomic_write(folder / f"{bundle.model_name}.json", readable)
@@ -128,12 +138,18 @@ def load_bundle(path: str | Path, expected_sha256: str) -> ModelBundle:
             f"refusing to load {path}: its sha256 {actual[:12]}... does not match the registry's "
             f"{expected_sha256[:12]}... (the file changed after training; retrain the task)"
         )
+    bundle = _unpickled(path, f"model file {path}")
+    bundle.artifact_path, bundle.artifact_sha256 = path, expected_sha256
+    return bundle
+
+
+def _unpickled(source: Any, what: str) -> ModelBundle:
+    """The bundle joblib reads from `source` (a path or a file object) whose hash was checked."""
     older = (
-        f"model file {path} was saved by an older version of the project: "
-        "retrain with `python -m ml.train`"
+        f"{what} was saved by an older version of the project: retrain with `python -m ml.train`"
     )
     try:
-        content = joblib.load(path)
+        content = joblib.load(source)
     except (ModuleNotFoundError, AttributeError):  # classes that moved since it was saved
         raise ArtifactIntegrityError(older) from None
     if not isinstance(content, dict) or content.get("format") != BUNDLE_FORMAT:
@@ -147,6 +163,39 @@ def load_bundle(path: str | Path, expected_sha256: str) -> ModelBundle:
         output=OutputLayout.from_dict(content["output"]),
         info=dict(content.get("info") or {}),
     )
+
+
+def bundle_bytes(bundle: ModelBundle) -> tuple[bytes, str]:
+    """The bytes of `bundle` as a model file holds them, and their sha256: the file's own bytes,
+    checked against the registry's hash, for a bundle loaded from one; else serialized here."""
+    if bundle.artifact_path is not None and bundle.artifact_sha256 is not None:
+        path = Path(bundle.artifact_path)
+        try:
+            content = path.read_bytes()
+        except OSError as err:
+            raise ArtifactIntegrityError(f"cannot read model file {path}: {err.strerror}") from None
+        check_bytes(content, bundle.artifact_sha256, f"model file {path}")
+        return content, bundle.artifact_sha256
+    buffer = io.BytesIO()
+    joblib.dump(_content(bundle), buffer, compress=3)
+    content = buffer.getvalue()
+    return content, hashlib.sha256(content).hexdigest()
+
+
+def bundle_from_bytes(content: bytes, expected_sha256: str, what: str) -> ModelBundle:
+    """The bundle of `bundle_bytes`' output, unpickled only if its sha256 is `expected_sha256`."""
+    check_bytes(content, expected_sha256, what)
+    return _unpickled(io.BytesIO(content), what)
+
+
+def check_bytes(content: bytes, expected_sha256: str, what: str) -> None:
+    """Refuse (`ArtifactIntegrityError`) bytes whose sha256 is not `expected_sha256`."""
+    actual = hashlib.sha256(content).hexdigest()
+    if actual != expected_sha256:
+        raise ArtifactIntegrityError(
+            f"refusing to load {what}: its sha256 {actual[:12]}... does not match the "
+            f"registry's {expected_sha256[:12]}... (it changed after training; retrain the task)"
+        )
 
 
 def write_run_summary(folder: Path, summary: dict[str, Any]) -> Path:

@@ -1,7 +1,9 @@
 """A task's data: read its relation, resolve the target and problem type, pick the features.
 
 `prepare_task` reads everything a training run needs in one go (the warehouse is then free for
-other processes while models train) and refuses, with one line and nothing written, what cannot
+other processes while models train): every row of the relation, or, when it holds more than
+`max_rows`, a seeded sample of `max_rows` of them (`Warehouse.sample_frame`, the same rows for the
+same seed and table), in id order. It refuses, with one line and nothing written, what cannot
 be trained on: a relation that is missing, unreadable or empty; a target or id column that is not
 there (names match ignoring case); an id with missing or repeated values or named like a
 predictions column; a target with no values, a single value, infinite or huge numbers, or text
@@ -17,6 +19,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
+from ml.core.config import DEFAULT_SEED
 from ml.core.errors import UserError
 from ml.core.names import parse_relation, require_column
 from ml.core.tasks import (
@@ -65,6 +68,14 @@ class TaskData:
     target_mapping: dict[str, int] | None
     fingerprint: str
     truth: pd.Series | None = None  # the simulator's truth by id (oracle), if the task has one
+    rows_available: int = 0  # rows of the relation
+    rows_used: int = 0  # rows read to train on: all of them, or a seeded sample
+    distributed: bool = False  # the relation is on an engine with workers of its own (Spark)
+
+    @property
+    def sampled(self) -> bool:
+        """True when the rows are a sample of the relation (it holds more than the row cap)."""
+        return self.rows_used < self.rows_available
 
 
 def _fingerprint(frame: pd.DataFrame) -> str:
@@ -153,8 +164,29 @@ def _resolve_target(target: pd.Series, requested: str) -> tuple[str, pd.Series, 
     return problem, text, None
 
 
-def prepare_task(wh: Warehouse, spec: TaskSpec) -> TaskData:
+def _read_rows(
+    wh: Warehouse, relation: str, id_column: str | None, max_rows: int | None, seed: int
+) -> tuple[pd.DataFrame, int]:
+    """(the rows to train on, the rows of the relation): every row ordered by the id, or a seeded
+    sample of `max_rows` rows in id order (without an id, in the order of the rows' hashes)."""
+    available = wh.row_count(relation)
+    if max_rows is None or available <= max_rows:
+        return wh.read_frame(relation, order_by=id_column), available
+    frame = wh.sample_frame(relation, max_rows, seed)
+    if id_column:
+        order = np.argsort(frame[id_column].to_numpy(), kind="stable")
+    else:
+        order = np.argsort(pd.util.hash_pandas_object(frame, index=False).to_numpy(), kind="stable")
+    return frame.iloc[order].reset_index(drop=True), available
+
+
+def prepare_task(
+    wh: Warehouse, spec: TaskSpec, max_rows: int | None = None, seed: int = DEFAULT_SEED
+) -> TaskData:
     """Read the task's relation and resolve target, problem type, features and ids.
+
+    A relation of more than `max_rows` rows (None: no cap) is sampled: `max_rows` rows drawn with
+    `seed`, the same ones on every run.
 
     Refused with a `UserError` (one line, nothing written): a relation that does not exist, cannot
     be read or has no rows; a target or id column that is not there (names match ignoring case);
@@ -174,7 +206,8 @@ def prepare_task(wh: Warehouse, spec: TaskSpec) -> TaskData:
                 "rename it (e.g. in a view) and train on that"
             )
     spec = replace(spec, target=target, id_column=id_column)
-    frame = plain_types(wh.read_frame(spec.relation, order_by=id_column))
+    frame, available = _read_rows(wh, spec.relation, id_column, max_rows, seed)
+    frame = plain_types(frame)
     if frame.empty:
         raise UserError(f"{spec.relation} has no rows to train on")
     if id_column:
@@ -230,7 +263,52 @@ def prepare_task(wh: Warehouse, spec: TaskSpec) -> TaskData:
         target_mapping=mapping,
         fingerprint=_fingerprint(frame),
         truth=_read_truth(wh, spec.oracle),
+        rows_available=available,
+        rows_used=len(frame),
+        distributed=wh.distributed,
     )
+
+
+def target_codes(
+    target: pd.Series, problem: str, class_labels: list | None, mapping: dict[str, int] | None
+) -> np.ndarray:
+    """What the models learn of `target` values (as `prepare_task` resolved them on the rows it
+    read): the number (regression), 0/1 (binary) or the class code (multiclass), as floats;
+    NaN for a missing value or one the resolution does not know (e.g. a class not in the rows
+    read). For rows the models never saw, such as the rest of a sampled relation."""
+    if problem == "regression" or (problem == "binary" and mapping is None):
+        text = target.astype("object").map(lambda v: v if pd.isna(v) else str(v).strip())
+        values = pd.to_numeric(target if pd.api.types.is_numeric_dtype(target) else text, "coerce")
+        return values.astype("float64").to_numpy()
+    if problem == "binary":
+        known = {str(k).strip(): v for k, v in (mapping or {}).items()}
+        numbers = {float(n): v for k, v in known.items() if (n := _number(k)) is not None}
+
+        def binary(v: object) -> float:
+            if pd.isna(v):
+                return np.nan
+            text = str(v).strip()
+            found = known.get(text, numbers.get(_number(text), np.nan))  # type: ignore[arg-type]
+            return float(found)
+
+        return target.astype("object").map(binary).astype("float64").to_numpy()
+    numeric = pd.api.types.is_numeric_dtype(target) and not pd.api.types.is_bool_dtype(target)
+    positions = {label: code for code, label in enumerate(class_labels or [])}
+
+    def code(v: object) -> float:
+        if pd.isna(v):
+            return np.nan
+        label = str(int(v)) if numeric else str(v).strip()  # type: ignore[call-overload]
+        return float(positions.get(label, np.nan))
+
+    return target.astype("object").map(code).astype("float64").to_numpy()
+
+
+def _number(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
 
 
 def _read_truth(wh: Warehouse, oracle: Oracle | None) -> pd.Series | None:

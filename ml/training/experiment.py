@@ -26,6 +26,9 @@ from ml.training.oracle import oracle_metrics
 from ml.training.results import Candidate, TaskResult
 
 Progress = Callable[[str], None]
+#: refit(pipeline, X, y): the xgboost candidate's pipeline refitted elsewhere on more rows than
+#: (X, y) and the rows it learnt from, or None to refit it here (`ml.training.distributed`).
+XGBoostRefit = Callable[[BaseEstimator, pd.DataFrame, np.ndarray], tuple[BaseEstimator, int] | None]
 #: Calls of the progress callback per task (3 per base model, then ensembles, refit, score,
 #: explain, save).
 PROGRESS_STEPS = 3 * len(BASE_MODELS) + 5
@@ -112,16 +115,23 @@ def refit_on_all(
     y_train: np.ndarray,
     problem: str,
     seed: int,
+    refit_xgboost: XGBoostRefit | None = None,
 ) -> BaseEstimator:
     """The champion refitted on every labelled row (train + validation + test).
 
     Model selection and every reported metric use the train-only fits; the model that is saved
     and scores new rows then learns from all the labels there are (the usual "refit full").
     Ensembles refit their bases; stacking keeps its meta-learner, trained on out-of-fold
-    predictions of the training rows.
+    predictions of the training rows. `refit_xgboost`, if given, refits the xgboost base on
+    more rows than these where it can (every row of a sampled relation, on Spark).
     """
 
     def refit(c: Candidate) -> BaseEstimator:
+        if c.name == "xgboost" and refit_xgboost is not None:
+            elsewhere = refit_xgboost(c.model, X, y)
+            if elsewhere is not None:  # recorded with the champion (ml.model_runs.params)
+                champion.params["xgboost_fit_rows"] = elsewhere[1]
+                return elsewhere[0]
         return clone(c.model).fit(X, y, **zoo.fit_params(c.name, problem, y))
 
     if champion.name in BASE_MODELS:
@@ -146,6 +156,7 @@ class TrainOptions:
     explain_rows: int = settings.EXPLAIN_MAX_ROWS  # 0: no SHAP explanations
     top_k: int = settings.EXPLAIN_TOP_K
     skip_gate: bool = False  # train even if the quality gate last failed
+    max_rows: int | None = settings.TRAIN_MAX_ROWS  # beyond it a seeded sample (None: no cap)
 
 
 def train_task(
@@ -153,12 +164,13 @@ def train_task(
     run_id: str,
     options: TrainOptions = TrainOptions(),  # noqa: B008 - frozen, so sharing it is safe
     progress: Progress | None = None,
+    refit_xgboost: XGBoostRefit | None = None,
 ) -> TaskResult:
     """Train, tune, cross-validate and evaluate every candidate of a task; pick the champion,
     refit it, score every row and explain (SHAP) up to `options.explain_rows` of them.
 
     Needs no warehouse connection: `prepare_task` read everything, so the warehouse stays free
-    for other processes while models train.
+    for other processes while models train (`refit_xgboost`: see `refit_on_all`).
     """
     seed, cost_fp, cost_fn = options.seed, options.cost_fp, options.cost_fn
     started = time.perf_counter()
@@ -270,14 +282,18 @@ def train_task(
 
     say(f"{spec.name}: refitting the champion ({champion.name}) on all {len(y):,} labelled rows")
     t0 = time.perf_counter()
-    deployed = refit_on_all(champion, candidates, X, y, X_tr, y_tr, problem, seed)
+    deployed = refit_on_all(champion, candidates, X, y, X_tr, y_tr, problem, seed, refit_xgboost)
     champion.refit_seconds = time.perf_counter() - t0
     champion.model = deployed
 
-    say(f"{spec.name}: scoring {len(data.X_all):,} rows with the champion ({champion.name})")
-    layout = records.output_layout(data, champion.threshold)
-    values = predict_values(champion.model, data.X_all, problem, classes)
-    predictions = prediction_frame(layout, values, data.ids, run_id, champion.name)
+    if data.sampled:  # the relation's every row, where it lies, as the run is written
+        say(f"{spec.name}: the champion scores all {data.rows_available:,} rows when written")
+        predictions = pd.DataFrame()
+    else:
+        say(f"{spec.name}: scoring {len(data.X_all):,} rows with the champion ({champion.name})")
+        layout = records.output_layout(data, champion.threshold)
+        values = predict_values(champion.model, data.X_all, problem, classes)
+        predictions = prediction_frame(layout, values, data.ids, run_id, champion.name)
     result = TaskResult(
         data=data,
         run_id=run_id,

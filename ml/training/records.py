@@ -182,6 +182,18 @@ def evaluation_frame(result: TaskResult, splits: dict[str, np.ndarray]) -> pd.Da
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 
+def _fit_rows(candidate: Candidate, labelled: int, train: int) -> int:
+    """Rows the saved model learnt from: the training split, or (the refitted champion) every
+    labelled row read, or every labelled row of the relation (an xgboost refitted on Spark)."""
+    if candidate.refit_seconds is None:
+        return train
+    return (
+        int(candidate.params.get("xgboost_fit_rows", labelled))
+        if candidate.name == "xgboost"
+        else labelled
+    )
+
+
 def registry_rows(result: TaskResult, seed: int) -> pd.DataFrame:
     """One `ml.model_runs` row per candidate; saves every candidate's artifact on the way."""
     data = result.data
@@ -224,11 +236,13 @@ def registry_rows(result: TaskResult, seed: int) -> pd.DataFrame:
             cv_folds=result.split_sizes["folds"],
             fit_seconds=round(c.fit_seconds, 3),
             n_train=result.split_sizes["train"],
-            fit_rows=len(data.y) if c.refit_seconds is not None else result.split_sizes["train"],
+            fit_rows=_fit_rows(c, len(data.y), result.split_sizes["train"]),
             refit_seconds=c.refit_seconds,
             n_val=result.split_sizes["val"],
             n_test=result.split_sizes["test"],
             n_features=len(data.features.columns),
+            rows_available=data.rows_available,
+            rows_used=data.rows_used,
             is_champion=c.name == result.champion,
             artifact_path=str(path),
             artifact_sha256=digest,

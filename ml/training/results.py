@@ -48,7 +48,7 @@ class TaskResult:
     champion: str
     oracle: dict[str, float]
     split_sizes: dict[str, int]
-    predictions: pd.DataFrame
+    predictions: pd.DataFrame  # of every row; empty when the rows were sampled (scored at write)
     runs: pd.DataFrame
     seconds: float
     evaluation: pd.DataFrame = field(default_factory=pd.DataFrame)  # ml.evaluation_predictions

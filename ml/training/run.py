@@ -5,6 +5,12 @@ processes may read it meanwhile; then ONE transaction writes `ml.model_runs` and
 `ml.feature_importance` (appended), `ml.<task>_predictions` (replaced), and the tasks' rows of
 `ml.prediction_explanations`, `ml.shap_sample` and `ml.evaluation_predictions` (replaced per
 task). A failed or killed run leaves every `ml.*` table as it was.
+
+A task whose relation holds more rows than the cap (`TrainOptions.max_rows`) trains on a seeded
+sample; its champion then scores every row of the relation where it lies
+(`ml.serving.batch.score_table`) into `ml.<task>_predictions`, replaced on its own just before
+that transaction: a failure leaves every table as it was, a kill between the two writes leaves
+the new predictions beside the old registry (docs/design/spark.md).
 """
 
 from __future__ import annotations
@@ -12,8 +18,11 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator
 
+from ml.core.config import DEFAULT_SEED
 from ml.core.runs import new_run_id
 from ml.core.tables import (
     EVALUATION_PREDICTIONS,
@@ -24,10 +33,14 @@ from ml.core.tables import (
     predictions_relation,
 )
 from ml.core.tasks import BUILTIN_TASKS, TaskSpec
-from ml.core.warehouse import open_warehouse
+from ml.core.warehouse import Warehouse, open_warehouse
 from ml.quality.results import require_passing_gate
+from ml.serving.batch import score_table
+from ml.serving.bundle import load_bundle
+from ml.serving.model import TrainedModel
 from ml.training.data import TaskData, builtin_or_custom, prepare_task
-from ml.training.experiment import PROGRESS_STEPS, TrainOptions, train_task
+from ml.training.distributed import refit_xgboost
+from ml.training.experiment import PROGRESS_STEPS, TrainOptions, XGBoostRefit, train_task
 from ml.training.results import TaskResult
 
 #: progress(task, message): called when each step of a task's training starts, and once more
@@ -60,16 +73,47 @@ def task_specs(
     return list(BUILTIN_TASKS.values())
 
 
-def prepare_tasks(specs: Sequence[TaskSpec], skip_gate: bool = False) -> list[TaskData]:
-    """Read every task's relation (the warehouse opened read-only, once); refuse a relation
-    whose latest quality-gate run failed unless `skip_gate`."""
+def prepare_tasks(
+    specs: Sequence[TaskSpec],
+    skip_gate: bool = False,
+    max_rows: int | None = None,
+    seed: int = DEFAULT_SEED,
+) -> list[TaskData]:
+    """Read every task's relation (the warehouse opened read-only, once): every row, or a sample
+    of `max_rows` drawn with `seed` beyond it; refuse a relation whose latest quality-gate run
+    failed unless `skip_gate`."""
     with open_warehouse(read_only=True) as wh:
         prepared = []
         for spec in specs:
             if not skip_gate:
                 require_passing_gate(wh, spec.relation)
-            prepared.append(prepare_task(wh, spec))
+            prepared.append(prepare_task(wh, spec, max_rows, seed))
     return prepared
+
+
+def _score_relations(wh: Warehouse, results: Sequence[TaskResult]) -> dict[str, int]:
+    """`ml.<task>_predictions` of the tasks trained on a sample: every row of the relation
+    scored by the champion's saved (hash-checked) bundle."""
+    written = {}
+    for r in results:
+        if not r.data.sampled:
+            continue
+        champion = r.runs.loc[r.runs["is_champion"]].iloc[0]
+        bundle = load_bundle(champion["artifact_path"], champion["artifact_sha256"])
+        relation = predictions_relation(r.data.spec.name)
+        written[relation] = score_table(wh, TrainedModel.of(bundle), r.data.spec.relation, relation)
+    return written
+
+
+def _on_the_engine(data: TaskData) -> XGBoostRefit:
+    """The refit of an xgboost pipeline on every row of `data`'s sampled relation, on the
+    engine's workers (`ml.training.distributed`)."""
+
+    def refit(pipeline: BaseEstimator, X: pd.DataFrame, y: np.ndarray):
+        with open_warehouse(read_only=True) as wh:
+            return refit_xgboost(wh, data, pipeline, X, y)
+
+    return refit
 
 
 def _combined(frames: list[pd.DataFrame]) -> pd.DataFrame:
@@ -85,6 +129,7 @@ def write_results(results: Sequence[TaskResult]) -> dict[str, int]:
     importance = _combined([r.importance for r in results])
     sample = _combined([r.shap_sample for r in results])
     with open_warehouse() as wh:
+        scored = _score_relations(wh, results)
         tables = {
             MODEL_RUNS: wh.appended(MODEL_RUNS, runs),
             EVALUATION_PREDICTIONS: wh.replaced_where(EVALUATION_PREDICTIONS, evaluation, "task"),
@@ -96,8 +141,9 @@ def write_results(results: Sequence[TaskResult]) -> dict[str, int]:
             )
             tables[SHAP_SAMPLE] = wh.replaced_where(SHAP_SAMPLE, sample, "task")
         for r in results:
-            tables[predictions_relation(r.data.spec.name)] = r.predictions
-        return wh.replace_tables(tables)
+            if not r.data.sampled:
+                tables[predictions_relation(r.data.spec.name)] = r.predictions
+        return {**scored, **wh.replace_tables(tables)}
 
 
 def run_training(
@@ -106,7 +152,7 @@ def run_training(
     """Prepare, train and write every task of `specs`; `progress(task, message)` is called as
     each training step starts (the CLI's progress bars, the benchmark's step timings)."""
     run_id = new_run_id()
-    prepared = prepare_tasks(specs, options.skip_gate)
+    prepared = prepare_tasks(specs, options.skip_gate, options.max_rows, options.seed)
     results = []
     for data in prepared:
         name = data.spec.name
@@ -115,6 +161,7 @@ def run_training(
             if progress is not None:
                 progress(name, message)
 
-        results.append(train_task(data, run_id, options, progress=step))
+        refit = _on_the_engine(data) if data.sampled and data.distributed else None
+        results.append(train_task(data, run_id, options, progress=step, refit_xgboost=refit))
         step(f"{name}: trained in {results[-1].seconds:.0f}s")
     return RunResult(run_id, results, write_results(results))

@@ -42,6 +42,12 @@ SEARCH_SPACES: dict[str, dict[str, dict[str, list]]] = {
     },
 }
 
+#: Rows of a task's relation training reads at most (`ml.train --max-rows`): beyond it, a seeded
+#: sample of that many rows (`Warehouse.sample_frame`) is what the candidates are tuned,
+#: cross-validated, evaluated and refitted on; the champion then scores every row of the relation
+#: where it lies (`ml.serving.batch.score_table`). `ml.model_runs` records both counts.
+TRAIN_MAX_ROWS = 1_000_000
+
 #: KerasTuner trials (full / fast) and the rows used for tuning (a stratified sample of train).
 KERAS_TRIALS = {"full": 4, "fast": 2}
 TUNING_MAX_ROWS = {"full": 10_000, "fast": 2_000}

@@ -2,8 +2,12 @@
 
 One small surface, engine-neutral: relations are named `schema.table`; data goes in and out as
 Arrow tables and record batches (pandas DataFrames where a step works in pandas); types are
-described as Arrow schemas. No engine type appears in a signature. An implementation (DuckDB
-today, Spark next) is the only code that opens a connection or begins a transaction.
+described as Arrow schemas. No engine type appears in a signature. An implementation (DuckDB,
+Spark) is the only code that opens a connection or begins a transaction.
+
+Work over every row of a large table goes through `map_table` with a `BatchJob`: an engine that
+runs in this process streams the table through the job here (DuckDB), one with workers of its
+own ships the job to them and applies it to its parts where they lie (Spark).
 
 Every write is one transaction: the tables it replaces change together or not at all, and a
 failed or killed writer leaves what was there before. Errors a user can cause (a missing
@@ -15,7 +19,7 @@ from __future__ import annotations
 
 import abc
 import contextlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Union
 
@@ -56,11 +60,51 @@ class TableWriter(abc.ABC):
         """Add rows (in order). Raises an earlier background insert's error."""
 
 
+#: What a `BatchJob` ships to an engine's workers: called with the batches of one part of the
+#: source and the 1-based number of that part's first row; yields the output batches.
+PartTask = Callable[[Iterator[pa.RecordBatch], int], Iterator[Union[pa.RecordBatch, pa.Table]]]  # noqa: UP007
+
+
+class BatchJob(abc.ABC):
+    """Work applied to every row of a relation, whose output replaces a table (`map_table`).
+
+    An engine either streams the relation through `run` in this process, or pickles `part_task()`
+    to its workers, which apply it to the parts of the relation where they lie. Both must give
+    the same rows. Nothing a worker needs may depend on this process's state.
+    """
+
+    #: True when `part_task` needs the number of each part's first row (e.g. to number rows).
+    numbered: bool = False
+
+    @abc.abstractmethod
+    def output_schema(self, schema: pa.Schema) -> pa.Schema:
+        """The output's columns, for input batches of `schema`."""
+
+    @abc.abstractmethod
+    def part_task(self) -> PartTask:
+        """The picklable function the workers apply to their parts of the relation."""
+
+    def run(self, reader: pa.RecordBatchReader, writer: TableWriter) -> int:
+        """Apply the job to every batch of `reader`, in this process, into `writer`; the rows
+        written. By default `part_task()` on the whole relation as one part."""
+        before = writer.rows
+        for out in self.part_task()(iter(reader), 1):
+            writer.append(out)
+        return writer.rows - before
+
+    def finish(self, rows: int) -> None:  # noqa: B027 - optional: most jobs accept any output
+        """Called with the rows written, before the output replaces the target: raise to leave
+        the target as it was."""
+
+
 class Warehouse(abc.ABC):
     """An open warehouse. Use it as a context manager; it closes on exit."""
 
     #: The engine's name (`WAREHOUSE_ENGINE`).
     engine: str = ""
+    #: True when `map_table` runs jobs on the engine's own workers: a table is then best worked
+    #: on where it lies rather than read into this process.
+    distributed: bool = False
 
     def __enter__(self) -> Warehouse:
         return self
@@ -184,6 +228,43 @@ class Warehouse(abc.ABC):
     def execute(self, sql: str) -> None:
         """Run one statement in the engine's own SQL (for code that is engine-specific by
         nature, such as the benchmark's replay of dbt's compiled SQL)."""
+
+    def map_table(
+        self,
+        source: str,
+        columns: Columns,
+        job: BatchJob,
+        target: str,
+        *,
+        batch_rows: int = BATCH_ROWS,
+        background: bool = True,
+    ) -> int:
+        """Replace `target` by `job` applied to every row of `source` (`columns` as for
+        `read_batches`); return the rows written.
+
+        The target is replaced as `table_writer` replaces it: a failure (or a kill) before the
+        end leaves the old table. This implementation streams the source through `job.run` in
+        this process; an engine with workers of its own runs `job.part_task()` on them.
+        """
+        with self.read_batches(source, columns, batch_rows) as reader:
+            schema = job.output_schema(reader.schema)
+            with self.table_writer(target, schema, background=background) as writer:
+                rows = job.run(reader, writer)
+                job.finish(rows)
+        return rows
+
+    @property
+    def parallelism(self) -> int:
+        """How many parts the engine's workers work on at once (1: this process)."""
+        return 1
+
+    def fit_on_workers(self, source: str, columns: Columns, job: BatchJob, estimator: Any) -> Any:
+        """Fit `estimator`, a distributed estimator of the engine's (`fit(dataset)` returns the
+        fitted model, as Spark ML's and xgboost.spark's do), on its workers, to the rows
+        `job.part_task()` makes of each part of `source`'s `columns`; return the fitted model.
+        None where the engine has no workers of its own (this one): the caller fits in this
+        process instead."""
+        return None
 
     @contextlib.contextmanager
     def bounded_memory(self, limit: str | None) -> Iterator[None]:

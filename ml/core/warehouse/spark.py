@@ -1,7 +1,7 @@
 """The Spark warehouse: Parquet tables in a Hive metastore, through a local or remote Spark.
 
-The session's settings are the `spark` target of profiles.yml (read here, so that dbt and Python
-never disagree): `local[2]`, UTC, a Derby metastore and the tables under WAREHOUSE_PATH.
+The session's settings are the `spark` target of profiles.yml (`spark_session`, so that dbt and
+Python never disagree): `local[2]`, UTC, a Derby metastore and the tables under WAREHOUSE_PATH.
 
 Without Delta, Iceberg or Hudi (their jars cannot be fetched here) tables are plain Parquet, and
 a write cannot be a transaction. What a write guarantees instead:
@@ -10,25 +10,32 @@ a write cannot be a transaction. What a write guarantees instead:
   while readers still see the old table; then the metastore is switched to it by renames (the new
   table under a temporary name, the old one renamed away, the new one renamed in, the old one
   dropped), so a reader sees the old table or the new one, never a half-written one;
-- a writer killed before the switch leaves the old table and an orphan folder; one killed inside
-  the switch (between two renames, milliseconds) leaves the old table or the new one under its
-  temporary name, and the next handle that opens the warehouse finishes or undoes the switch;
+- a writer killed before the switch leaves the old table and an orphan folder no table reads;
+  one killed inside the switch (between two metastore calls, milliseconds) leaves the old table
+  (perhaps under its temporary name) and the next handle that opens the warehouse restores it
+  (`_finish_switches`): a write is in, or it is undone;
 - the tables of one `replace_tables` call are switched one after another after all are written:
   they are not switched together (a kill between two switches leaves some replaced).
 
+`map_table` runs a job where the data lies: the job's function is pickled to the executors and
+applied to each part of the source with `mapInArrow` (`spark_arrow.PartRunner`); Spark writes the
+output as Parquet into a folder of its own, which is then switched in as above; `fit_on_workers`
+fits a distributed estimator (xgboost.spark) to a job's rows (docs/design/spark.md).
+
 Spark has no read-only mode; a read-only handle refuses to write. The Derby metastore allows one
-process at a time, like a DuckDB file: steps run one after another.
+process at a time, like a DuckDB file: steps run one after another. A process holds one Spark
+session, so it opens one lakehouse.
 """
 
 from __future__ import annotations
 
 import contextlib
-import logging
+import os
 import re
 import shutil
+import sys
 import time
 import uuid
-import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -36,48 +43,50 @@ from typing import Any, TypeVar
 import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as pads
-import pyarrow.parquet as pq
-import yaml
-from pyspark.sql import SparkSession, functions
+from pyspark.sql import functions
+from pyspark.sql.pandas.types import from_arrow_schema
 
 from ml.core import config
-from ml.core.errors import RelationNotFoundError, UserError, WarehouseLockedError
+from ml.core.errors import RelationNotFoundError, UserError
 from ml.core.names import parse_relation
 from ml.core.warehouse.base import (
     BATCH_ROWS,
+    BatchJob,
     Columns,
     Data,
     RelationInfo,
     TableWriter,
     Warehouse,
 )
+from ml.core.warehouse.spark_arrow import (
+    ParquetWriter,
+    PartRunner,
+    arrow_of,
+    batch_of,
+    first_rows,
+    plain,
+    plain_schema,
+    to_pandas,
+    write_parquet,
+)
+from ml.core.warehouse.spark_session import session, spark_settings
+
+__all__ = ["TEST_PAUSE_SWITCH", "SparkWarehouse", "spark_settings"]
 
 T = TypeVar("T")
 #: The suffixes of the folders and names a switch uses (see the module's docstring).
 _NEW, _OLD = "__new", "__old"
-_ENV_VAR = re.compile(r"\{\{\s*env_var\(\s*'([^']+)'\s*(?:,\s*'([^']*)'\s*)?\)\s*\}\}")
-#: Rows per Parquet row group written (and per Arrow batch written at a time).
-ROW_GROUP_ROWS = 262_144
+#: A worker's exception as the last line of a Python traceback: `ml.<module>.<Error>: message`.
+_WORKER_ERROR = re.compile(r"^ml(?:\.\w+)+: (?P<message>.+)$", re.MULTILINE)
 
-
-def spark_settings(root: Path) -> dict[str, str]:
-    """The Spark settings of profiles.yml's `spark` target, its `env_var(...)` calls filled in
-    (WAREHOUSE_PATH is `root`)."""
-    with open(config.PROJECT_ROOT / "profiles.yml", encoding="utf-8") as fh:
-        profile = yaml.safe_load(fh)
-    target = next(iter(profile.values()))["outputs"]["spark"]
-
-    def value(match: re.Match) -> str:
-        name, default = match.group(1), match.group(2) or ""
-        if name == "WAREHOUSE_PATH":
-            return str(root)
-        found = config.environment(name, "")
-        if found:
-            return found
-        local = config.PROJECT_ROOT / default
-        return str(local) if default.endswith(".properties") and local.exists() else default
-
-    return {k: _ENV_VAR.sub(value, str(v)) for k, v in target["server_side_parameters"].items()}
+#: Fault-injection hook for the tests (tests/ml/core/test_spark_switch.py), inert unless set:
+#: `STAGE:SECONDS` sleeps at STAGE of every switch, after one stderr line starting with the
+#: variable's name. `written`: the new table's files are complete and registered under its
+#: temporary name, the old table untouched; `renamed`: the old table renamed away, the new one
+#: not yet in (no table under the name at all); `switched`: the new table in, the old one not yet
+#: dropped. It lets a test kill a writer at those moments deterministically. Never set it
+#: outside tests.
+TEST_PAUSE_SWITCH = "ML_TEST_PAUSE_SWITCH"
 
 
 def _first_line(err: BaseException) -> str:
@@ -90,6 +99,7 @@ class SparkWarehouse(Warehouse):
     """The warehouse as Spark tables (`WAREHOUSE_ENGINE=spark`, `WAREHOUSE_PATH` its folder)."""
 
     engine = "spark"
+    distributed = True
 
     def __init__(
         self,
@@ -108,8 +118,8 @@ class SparkWarehouse(Warehouse):
         if create:
             root.mkdir(parents=True, exist_ok=True)
         self.root, self._read_only = root, read_only
-        self.spark = _session(root, config.lock_timeout_s() if timeout_s is None else timeout_s)
-        self._finish_switches()
+        self.spark = session(root, config.lock_timeout_s() if timeout_s is None else timeout_s)
+        self._spark(self._finish_switches, f"warehouse {root}", "repair")
 
     @property
     def location(self) -> str:
@@ -157,7 +167,7 @@ class SparkWarehouse(Warehouse):
         return frame
 
     def describe(self, relation: str) -> pa.Schema:
-        return self._spark(lambda: self._frame(relation).limit(0).toArrow().schema, relation)
+        return self._spark(lambda: plain(self._frame(relation).limit(0).toArrow()).schema, relation)
 
     def sql_types(self, relation: str) -> dict[str, str]:
         schema, table = parse_relation(relation)
@@ -180,6 +190,9 @@ class SparkWarehouse(Warehouse):
             raise
         except Exception as err:  # py4j and pyspark raise many types; all are the engine's
             if type(err).__module__.startswith(("pyspark", "py4j")):
+                refused = list(_WORKER_ERROR.finditer(str(err)))
+                if refused:  # a UserError of our own code on an executor: its message
+                    raise UserError(refused[-1]["message"].strip()) from None
                 raise UserError(f"cannot {verb} {what}: {_first_line(err)}") from None
             raise
 
@@ -190,12 +203,12 @@ class SparkWarehouse(Warehouse):
             frame = self._frame(relation, columns)
             if order_by:
                 frame = frame.orderBy(_quoted(order_by))
-            return _to_pandas(frame.toArrow())
+            return to_pandas(frame.toArrow())
 
         return self._spark(read, relation)
 
     def read_arrow(self, relation: str, columns: Sequence[str] | None = None) -> pa.Table:
-        return self._spark(lambda: _plain(self._frame(relation, columns).toArrow()), relation)
+        return self._spark(lambda: plain(self._frame(relation, columns).toArrow()), relation)
 
     @contextlib.contextmanager
     def read_batches(
@@ -215,9 +228,9 @@ class SparkWarehouse(Warehouse):
         else:  # a view: computed by Spark and collected
             table = self.read_arrow(relation, sources)
             schema, batches = table.schema, iter(table.to_batches(batch_rows))
-        out = _batch(schema.empty_table(), pairs).schema
+        out = batch_of(schema.empty_table(), pairs).schema
         yield pa.RecordBatchReader.from_batches(
-            out, (_batch(pa.Table.from_batches([b], schema), pairs) for b in batches)
+            out, (batch_of(pa.Table.from_batches([b], schema), pairs) for b in batches)
         )
 
     def _parquet_files(self, relation: str) -> list[str] | None:
@@ -235,16 +248,16 @@ class SparkWarehouse(Warehouse):
             frame = self._frame(relation)
             if frame.count() > rows:
                 frame = frame.orderBy(functions.rand(int(seed))).limit(int(rows))
-            return _to_pandas(frame.toArrow())
+            return to_pandas(frame.toArrow())
 
         return self._spark(sample, relation)
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> pd.DataFrame:
-        return _to_pandas(self.query_arrow(sql, params))
+        return to_pandas(self.query_arrow(sql, params))
 
     def query_arrow(self, sql: str, params: Sequence[Any] = ()) -> pa.Table:
         sql = _spark_sql(sql)
-        run = lambda: _plain(self.spark.sql(sql, args=list(params) or None).toArrow())  # noqa: E731
+        run = lambda: plain(self.spark.sql(sql, args=list(params) or None).toArrow())  # noqa: E731
         return self._spark(run, "the warehouse")
 
     # -- write ----------------------------------------------------------------------------------
@@ -258,21 +271,27 @@ class SparkWarehouse(Warehouse):
 
     def replace_tables(self, tables: Mapping[str, Data]) -> dict[str, int]:
         self._writable()
-        written = {}
-        for relation, data in tables.items():  # every table written whole before any switch
-            schema, table = parse_relation(relation)
-            folder = self._folder(schema, table)
-            written[f"{schema}.{table}"] = (folder, _write_parquet(folder, _arrow_of(data)))
+        written: dict[str, tuple[Path, int]] = {}
+        try:
+            for relation, data in tables.items():  # every table written whole before any switch
+                schema, table = parse_relation(relation)
+                folder = self._folder(schema, table)
+                written[f"{schema}.{table}"] = (folder, 0)
+                written[f"{schema}.{table}"] = (folder, write_parquet(folder, arrow_of(data)))
+        except BaseException:
+            for folder, _ in written.values():
+                shutil.rmtree(folder, ignore_errors=True)
+            raise
         for relation, (folder, _) in written.items():
             self._switch(relation, folder)
         return {relation: rows for relation, (_, rows) in written.items()}
 
     def append_rows(self, relation: str, data: Data) -> int:
         self._writable()
-        table = _arrow_of(data)
+        table = arrow_of(data)
         if not self.exists(relation):
             return self.replace_table(relation, table)
-        old = self.read_arrow(relation)
+        old = arrow_of(self.read_arrow(relation))  # as written: timestamps with their zone
         merged = pa.concat_tables([old, table], promote_options="permissive")
         return self.replace_table(relation, merged)
 
@@ -283,7 +302,7 @@ class SparkWarehouse(Warehouse):
         self._writable()
         out_schema, out_table = parse_relation(relation)
         folder = self._folder(out_schema, out_table)
-        writer = _ParquetWriter(folder, _plain_schema(schema))
+        writer = ParquetWriter(folder, plain_schema(schema))
         try:
             yield writer
             writer.close()
@@ -292,6 +311,64 @@ class SparkWarehouse(Warehouse):
             shutil.rmtree(folder, ignore_errors=True)
             raise
         self._switch(f"{out_schema}.{out_table}", folder)
+
+    def map_table(
+        self,
+        source: str,
+        columns: Columns,
+        job: BatchJob,
+        target: str,
+        *,
+        batch_rows: int = BATCH_ROWS,
+        background: bool = True,  # noqa: ARG002 - the executors work in parallel already
+    ) -> int:
+        """`job.part_task()` applied by the executors to each part of `source` (`mapInArrow`);
+        Spark writes the output as Parquet in a folder of its own, switched in when complete."""
+        self._writable()
+        out_schema, out_table = parse_relation(target)
+        mapped = self._mapped(source, columns, job)
+        folder = self._folder(out_schema, out_table)
+        setting = "spark.sql.execution.arrow.maxRecordsPerBatch"
+        previous = self.spark.conf.get(setting)
+        self.spark.conf.set(setting, str(batch_rows))
+        try:
+            self._spark(lambda: mapped.write.parquet(str(folder)), target, "write")
+            rows = pads.dataset(str(folder), format="parquet").count_rows()
+            job.finish(rows)
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        finally:
+            self.spark.conf.set(setting, previous)
+        self._switch(f"{out_schema}.{out_table}", folder)
+        return rows
+
+    @property
+    def parallelism(self) -> int:
+        return max(1, int(self.spark.sparkContext.defaultParallelism))
+
+    def fit_on_workers(self, source: str, columns: Columns, job: BatchJob, estimator: Any) -> Any:
+        """`estimator.fit` on the rows `job.part_task()` makes of each part of `source`
+        (`mapInArrow`, nothing collected here)."""
+        rows = self._mapped(source, columns, job)
+        return self._spark(lambda: estimator.fit(rows), source, "train on")
+
+    def _mapped(self, source: str, columns: Columns, job: BatchJob) -> Any:
+        """The DataFrame of `job`'s output over `source`'s `columns` (computed when used)."""
+        frame = self._spark(lambda: self._selected(source, columns), source)
+        in_schema = plain_schema(self._spark(lambda: frame.limit(0).toArrow().schema, source))
+        schema = plain_schema(job.output_schema(in_schema))
+        firsts = self._spark(lambda: first_rows(frame), source) if job.numbered else None
+        task = PartRunner(job.part_task(), schema, firsts)
+        return frame.mapInArrow(task, from_arrow_schema(schema))
+
+    def _selected(self, relation: str, columns: Columns) -> Any:
+        """The columns of `relation` as `read_batches` names them, as a Spark DataFrame."""
+        frame = self._frame(relation)
+        if columns is None:
+            return frame
+        pairs = columns.items() if isinstance(columns, Mapping) else [(c, c) for c in columns]
+        return frame.select(*[frame[_quoted(source)].alias(out) for out, source in pairs])
 
     def execute(self, sql: str) -> None:
         self._spark(lambda: self.spark.sql(_spark_sql(sql)).collect(), "the warehouse", "run")
@@ -307,10 +384,13 @@ class SparkWarehouse(Warehouse):
         sql(f"drop table if exists {self._name(new)}")
         sql(f"create table {self._name(new)} using parquet location '{folder}'")
         previous = self._location(relation) if self.exists(relation) else None
+        _test_pause("written", relation)
         if previous is not None:
             sql(f"alter table {self._name(relation)} rename to {self._name(old)}")
+            _test_pause("renamed", relation)
         sql(f"alter table {self._name(new)} rename to {self._name(relation)}")
         if previous is not None:
+            _test_pause("switched", relation)
             sql(f"drop table if exists {self._name(old)}")
             if previous.name.startswith(f"{table}__") and previous != folder:
                 shutil.rmtree(previous, ignore_errors=True)
@@ -321,63 +401,59 @@ class SparkWarehouse(Warehouse):
         return Path(location.removeprefix("file:")) if location else None
 
     def _finish_switches(self) -> None:
-        """Finish or undo a switch a killed writer left: a `__new` table without its namesake
-        becomes it, a `__old` one with its namesake is dropped, an `__old` one without it comes
-        back."""
-        if self._read_only:
-            return
-        for db in self.spark.catalog.listDatabases():
-            names = {t.name for t in self.spark.catalog.listTables(db.name)}
+        """Repair what a writer killed inside a switch left (on every open, read-only too: it is
+        the one change a read-only handle makes, and only to the names a switch uses). A write
+        not switched in is undone: a `__new` table is dropped (the old table is still there, or
+        under `__old`); an `__old` table without its namesake comes back (the kill came between
+        the two renames); one beside its namesake is dropped (the switch had finished). A dropped
+        table's folder is removed when it is one of ours and no table reads it."""
+        for db in self._names("show databases"):
+            if not self._names(f"show tables in {_quoted(db)} like '*{_NEW}|*{_OLD}'"):
+                continue  # (the metastore filters: listing every table costs ~0.2 s a schema)
+            names = set(self._names(f"show tables in {_quoted(db)}"))
             for name in sorted(names):
                 base = name.removesuffix(_NEW).removesuffix(_OLD)
                 if base == name:
                     continue
-                stray, target = f"{db.name}.{name}", f"{db.name}.{base}"
+                stray, target = f"{db}.{name}", f"{db}.{base}"
                 if name.endswith(_OLD) and base not in names:
                     self.spark.sql(
                         f"alter table {self._name(stray)} rename to {self._name(target)}"
                     )
-                else:
-                    self.spark.sql(f"drop table if exists {self._name(stray)}")
+                    names.add(base)
+                    continue
+                folder = self._location(stray)
+                self.spark.sql(f"drop table if exists {self._name(stray)}")
+                kept = self._location(target) if base in names else None
+                if folder is not None and folder != kept and self._ours(folder, base):
+                    shutil.rmtree(folder, ignore_errors=True)
+
+    def _names(self, sql: str) -> list[str]:
+        """The names `show databases` / `show tables` lists (not temporary views)."""
+        rows = self.spark.sql(sql).collect()
+        return [r[1] if len(r) > 1 else r[0] for r in rows if not (len(r) > 2 and r[2])]
+
+    def _ours(self, folder: Path, table: str) -> bool:
+        """True for a folder this class writes tables of `table` into (see `_folder`)."""
+        tables = (self.root / "tables").resolve()
+        return folder.name.startswith(f"{table}__") and tables in folder.resolve().parents
 
 
 # ---------------------------------------------------------------------------------------------
-# the session and Arrow helpers
+# helpers
 
 
-_SESSION: Any = None
-
-
-def _session(root: Path, timeout_s: float) -> Any:
-    """The process's Spark session on `root` (one per process; Spark starts in seconds)."""
-    global _SESSION
-    if _SESSION is not None:
-        return _SESSION
-    warnings.filterwarnings("ignore", "PySpark does not yet fully support pandas")
-    builder = SparkSession.builder.enableHiveSupport()
-    for key, value in spark_settings(root).items():
-        builder = builder.config(key, value)
-    start, delay = time.monotonic(), 0.5
-    while True:
-        session = builder.getOrCreate()
-        try:
-            session.catalog.listDatabases()  # boots the metastore: fails while another holds it
-            break
-        except Exception as err:
-            if "another instance of derby" not in str(err).lower() or (
-                time.monotonic() - start >= timeout_s
-            ):
-                if "derby" in str(err).lower():
-                    raise WarehouseLockedError(
-                        f"warehouse {root} is locked: its metastore is in use by another process "
-                        "(one process at a time: wait for it to finish)"
-                    ) from None
-                raise
-            time.sleep(delay)
-    for name in ("SQLQueryContextLogger", "DataFrameQueryContextLogger", "py4j"):
-        logging.getLogger(name).setLevel(logging.CRITICAL)  # the error reaches the caller
-    _SESSION = session
-    return session
+def _test_pause(stage: str, relation: str) -> None:
+    """The test-only pause of TEST_PAUSE_SWITCH at `stage` of the switch of `relation`."""
+    wanted, _, seconds = os.environ.get(TEST_PAUSE_SWITCH, "").partition(":")
+    try:
+        pause = float(seconds) if wanted.strip() == stage else 0.0
+    except ValueError:
+        pause = 0.0
+    if pause > 0:
+        print(f"{TEST_PAUSE_SWITCH}: {relation} {stage}; sleeping {pause:g}s", file=sys.stderr)
+        sys.stderr.flush()
+        time.sleep(pause)
 
 
 def _spark_sql(sql: str) -> str:
@@ -386,95 +462,6 @@ def _spark_sql(sql: str) -> str:
     return re.sub(r'"((?:[^"]|"")*)"', lambda m: "`" + m.group(1).replace('""', '"') + "`", sql)
 
 
-def _plain_type(kind: pa.DataType) -> pa.DataType:
-    if pa.types.is_dictionary(kind):
-        return _plain_type(kind.value_type)
-    if pa.types.is_null(kind):
-        return pa.string()
-    if pa.types.is_large_string(kind) or pa.types.is_string_view(kind):
-        return pa.string()
-    if pa.types.is_timestamp(kind) and kind.tz is None:
-        return pa.timestamp("us", tz="UTC")  # Spark's TIMESTAMP, shown in the session's UTC
-    if pa.types.is_timestamp(kind):
-        return pa.timestamp("us", tz=kind.tz)
-    return kind
-
-
-def _plain_schema(schema: pa.Schema) -> pa.Schema:
-    return pa.schema([pa.field(f.name, _plain_type(f.type)) for f in schema])
-
-
-def _arrow_of(data: Data) -> pa.Table:
-    table = data if isinstance(data, pa.Table) else pa.Table.from_pandas(data, preserve_index=False)
-    return table.cast(_plain_schema(table.schema))
-
-
-def _plain(table: pa.Table) -> pa.Table:
-    """What Spark hands back, as DuckDB would: naive timestamps (UTC), plain strings."""
-    fields = []
-    for f in table.schema:
-        kind = f.type
-        if pa.types.is_timestamp(kind):
-            kind = pa.timestamp("us")
-        elif pa.types.is_large_string(kind) or pa.types.is_string_view(kind):
-            kind = pa.string()
-        fields.append(pa.field(f.name, kind))
-    return table.cast(pa.schema(fields))
-
-
 def _quoted(name: str) -> str:
     """A Spark identifier, backtick-quoted."""
     return "`" + name.replace("`", "``") + "`"
-
-
-def _to_pandas(table: pa.Table) -> pd.DataFrame:
-    return _plain(table).to_pandas(date_as_object=False)
-
-
-def _write_parquet(folder: Path, table: pa.Table) -> int:
-    folder.mkdir(parents=True, exist_ok=True)
-    pq.write_table(table, folder / "part-00000.parquet", row_group_size=ROW_GROUP_ROWS)
-    return table.num_rows
-
-
-def _batch(table: pa.Table, pairs: list[tuple[str, str]]) -> pa.RecordBatch:
-    """The output columns of a streamed batch: renamed, timestamps naive, decimals as doubles
-    (as DuckDB streams them)."""
-    table = _plain(table)
-    columns = []
-    for _, source in pairs:
-        column = table.column(source)
-        if pa.types.is_decimal(column.type):
-            column = column.cast(pa.float64())
-        columns.append(column)
-    renamed = pa.table(columns, names=[out for out, _ in pairs])
-    return (
-        renamed.combine_chunks().to_batches()[0]
-        if renamed.num_rows
-        else pa.RecordBatch.from_pylist([], schema=renamed.schema)
-    )
-
-
-class _ParquetWriter(TableWriter):
-    """Appends batches to Parquet files in a folder (a file per ROW_GROUP_ROWS x 8 rows)."""
-
-    def __init__(self, folder: Path, schema: pa.Schema) -> None:
-        folder.mkdir(parents=True, exist_ok=True)
-        self.folder, self.schema = folder, schema
-        self.rows, self.busy_s, self.busy_cpu_s = 0, 0.0, 0.0
-        self._writer = pq.ParquetWriter(folder / "part-00000.parquet", schema)
-
-    def append(self, batch: pa.Table | pa.RecordBatch) -> None:
-        wall, cpu = time.perf_counter(), time.process_time()
-        table = batch if isinstance(batch, pa.Table) else pa.Table.from_batches([batch])
-        self._writer.write_table(table.cast(self.schema), row_group_size=ROW_GROUP_ROWS)
-        self.rows += table.num_rows
-        self.busy_s += time.perf_counter() - wall
-        self.busy_cpu_s += time.process_time() - cpu
-
-    def close(self) -> None:
-        self._writer.close()
-
-    def abort(self) -> None:
-        with contextlib.suppress(Exception):
-            self._writer.close()
