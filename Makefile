@@ -115,7 +115,7 @@ test: $(STAMP) java  ## run the whole test suite (what CI runs)
 test-fast: $(STAMP) java  ## the suite without the whole-flow tests marked slow (under 2 minutes)
 	$(PY) -m pytest -n 2 --dist loadfile -m "not slow"
 
-bench: $(STAMP) java  ## time simulate, dbt, train, scoring at 100k/1M/10M orders: reports/bench.md (BENCH_ARGS=...)
+bench: $(STAMP) java  ## time simulate, dbt, train, scoring at 100k/1M/10M orders (and on Spark at 100k/1M): reports/bench.md (BENCH_ARGS=...)
 	$(PY) -m scripts.bench --output $(REPORTS_DIR) $(BENCH_ARGS)
 
 docs: $(ENGINE_READY)  ## dbt docs generate (open dbt_project/target/index.html)

@@ -1,8 +1,8 @@
 """Benchmark the warehouse at growing sizes: `python -m scripts.bench` (`make bench`).
 
-    python -m scripts.bench                                   # 100k, 1M and 10M orders
+    python -m scripts.bench                                   # 100k, 1M, 10M; Spark 100k, 1M
     python -m scripts.bench --sizes 100000,1000000 --keep --workdir /tmp/bench
-    python -m scripts.bench --sizes 3000 --skip-train         # a smoke test in minutes
+    python -m scripts.bench --sizes 3000 --spark-sizes '' --skip-train   # a smoke test in minutes
 
 Every size is a number of orders (customers = orders / 10) in its own fresh warehouse under
 `--workdir` (WAREHOUSE_PATH and ARTIFACTS_PATH point there for every subprocess). Per size:
@@ -31,10 +31,24 @@ under "runs"), `<output>/bench.md` (tables, targets, where the time goes) and
 `<output>/bench.png` (log-log time against rows). Timings on a shared machine are noisy: every
 step also records its CPU seconds, and the report states the load average. The measurements
 are `ml.bench`'s.
+
+Spark (`--spark-sizes`, default 100k and 1M orders; '' for none; Java 17+ needed): after
+DuckDB's sizes, each Spark size runs in a fresh lakehouse (WAREHOUSE_ENGINE=spark,
+WAREHOUSE_PATH=<size folder>/lakehouse, its own ARTIFACTS_PATH, Spark `local[2]`): simulate,
+one dbt build of the same selector (no DuckDB-alone pairs), training as above, and scoring of the
+same two models over a `bench.scoring_input` of the size's rows (distributed). The bench process
+never opens a lakehouse (its Derby metastore admits one process at a time and an in-process JVM
+holds it until the process exits): every Spark step runs in a worker process. bench.md and
+bench.json gain a "Spark beside DuckDB" section: per step and size, seconds, µs per row and
+growth on both engines, and a paragraph read from those numbers; the six targets are DuckDB's.
+A Spark size that fails is reported (and the exit code is 1) after DuckDB's report is written.
 """
 
 from __future__ import annotations
 
+import os
+import shlex
+import shutil
 import sys
 from collections.abc import Sequence
 from datetime import datetime
@@ -45,6 +59,7 @@ from ml.bench.options import (
     DEFAULT_DBT_REPEATS,
     DEFAULT_GENERIC_MAX_ROWS,
     DEFAULT_SIZES,
+    DEFAULT_SPARK_SIZES,
     BenchOptions,
     parse_sizes,
     parse_tasks,
@@ -54,6 +69,7 @@ from ml.bench.run import run_bench
 from ml.bench.training import DEFAULT_TRAIN_TIMEOUT_S, TASKS
 from ml.core.cli import ArgumentParser, positive_int, run
 from ml.core.config import DEFAULT_SEED
+from ml.core.errors import UserError
 
 VERDICTS = {True: "met", False: "NOT met", None: "not measured"}
 
@@ -70,6 +86,12 @@ def parser() -> ArgumentParser:
         "--sizes",
         default=",".join(str(s) for s in DEFAULT_SIZES),
         help="orders per size, comma-separated (default 100000,1000000,10000000)",
+    )
+    p.add_argument(
+        "--spark-sizes",
+        default=",".join(str(s) for s in DEFAULT_SPARK_SIZES),
+        help="orders per size also measured on Spark (local[2]), comma-separated; '' for none "
+        "(default 100000,1000000; needs Java 17+)",
     )
     p.add_argument("--output", default="reports", help="folder of bench.md/json/png")
     p.add_argument(
@@ -108,12 +130,25 @@ def parser() -> ArgumentParser:
     return p
 
 
+def require_java() -> None:
+    """Refuse, in one line, to measure Spark without Java (Spark runs on the JVM)."""
+    home = os.environ.get("JAVA_HOME", "")
+    if shutil.which("java") or (home and shutil.which("java", path=os.path.join(home, "bin"))):
+        return
+    raise UserError(
+        "--spark-sizes: Spark needs Java 17 or newer and java is not on PATH: install it with "
+        "'apt-get install -y openjdk-17-jre-headless' (or set JAVA_HOME), or pass "
+        "--spark-sizes '' to measure DuckDB only"
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """CLI entry point."""
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parser().parse_args(argv)
     options = BenchOptions(
         sizes=parse_sizes(args.sizes),
+        spark_sizes=parse_sizes(args.spark_sizes, "--spark-sizes", allow_empty=True),
         workdir=Path(args.workdir) if args.workdir else None,
         keep=args.keep,
         seed=args.seed,
@@ -125,12 +160,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         generic_max_rows=args.generic_max_rows,
         profile=args.profile,
     )
-    result = run_bench(options, "python -m scripts.bench " + " ".join(argv), say)
+    if options.spark_sizes:
+        require_java()
+    # The bench process itself works on DuckDB only (simulating, building the scoring input and
+    # fitting the stand-in in-process); every Spark step runs in a worker whose environment says
+    # spark (ml.bench.process.base_env), whatever WAREHOUSE_ENGINE this shell exported.
+    os.environ["WAREHOUSE_ENGINE"] = "duckdb"
+    command = "python -m scripts.bench " + " ".join(shlex.quote(a) for a in argv)
+    result = run_bench(options, command, say)
     json_path, md_path, _ = write_reports(result, Path(args.output))
     for t in result["targets"]:
         say(f"{t['metric']}: {fmt(t['value'], 2)} (target {t['target']}): {VERDICTS[t['met']]}")
+    failed = (result.get("spark") or {}).get("failed") or []
+    if failed:
+        say(f"Spark failed at {', '.join(f'{n:,}' for n in failed)} orders: see {md_path}")
     say(f"wrote {md_path} and {json_path}")
-    return 0
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

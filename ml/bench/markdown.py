@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ml.bench.comparison import ENGINE_NAMES, ENGINES, champion_is_xgboost, nodes_s
 from ml.bench.dbt_build import DBT_SELECTOR
 from ml.bench.summary import get
 
@@ -241,6 +242,91 @@ def _scoring(largest: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _engine_table(comparison: dict[str, Any]) -> list[str]:
+    """One table: each step on DuckDB, on Spark and Spark / DuckDB, per size: seconds and µs per
+    row; growth from the smallest to the largest size."""
+    sizes = comparison["sizes"]
+    header = ["step", "engine"]
+    for n in sizes:
+        header += [f"{n:,} orders s", "µs/row"]
+    if comparison["growth_sizes"]:
+        small, big = comparison["growth_sizes"]
+        header.append(f"growth ({big / small:.0f}x rows)")
+    table = [header, ["---"] * len(header)]
+    for step in comparison["steps"]:
+        for engine in ENGINES:
+            row = [step["step"], ENGINE_NAMES[engine]]
+            for n in sizes:
+                row += [
+                    fmt(step[engine]["seconds"][str(n)]),
+                    fmt(step[engine]["us_per_row"][str(n)]),
+                ]
+            if comparison["growth_sizes"]:
+                row.append(fmt(step[engine]["growth"], 2))
+            table.append(row)
+        ratio = [step["step"], "Spark / DuckDB"]
+        for n in sizes:
+            value = step["spark_over_duckdb"][str(n)]
+            ratio += [f"{value:,.1f}x" if value is not None else "–", ""]
+        if comparison["growth_sizes"]:
+            ratio.append("")
+        table.append(ratio)
+    return ["| " + " | ".join(map(str, r)) + " |" for r in table]
+
+
+def _spark(result: dict[str, Any]) -> list[str]:
+    """The Spark section: the table beside DuckDB, the paragraph, where Spark's time went."""
+    spark = result.get("spark")
+    if not spark:
+        return []
+    comparison = spark["comparison"]
+    versions = result.get("versions", {})
+    lines = [
+        "",
+        "## Spark beside DuckDB",
+        "",
+        f"Spark `{spark['master']}` (pyspark {versions.get('pyspark', '?')}, dbt-spark "
+        f"{versions.get('dbt-spark', '?')}): each size in a fresh lakehouse (Parquet tables, a "
+        "Derby metastore), the same steps as on DuckDB, each in a process of its own (the "
+        "metastore admits one process at a time), so each step starts its own JVM. One dbt "
+        "build per size (no DuckDB-alone pairs); scoring is distributed (`mapInArrow`). "
+        "simulate's seconds include starting the Spark session (landing the tables opens the "
+        "lakehouse), scoring's do not (its worker's whole time is listed below), training's are "
+        "the worker's. The scoring champion is left out where it is the xgboost model. No "
+        "targets: these numbers describe, they do not gate. µs/row = seconds / orders.",
+        "",
+    ]
+    if comparison["sizes"]:
+        lines += [*_engine_table(comparison), ""]
+    lines.append(comparison["paragraph"])
+    for orders, error in comparison["failed"].items():
+        lines += ["", f"Spark failed at {int(orders):,} orders: `{error.splitlines()[0]}`"]
+    for orders in comparison["sizes"]:
+        run = spark["runs"][str(orders)]
+        dbt = run.get("dbt") or {}
+        lines += [
+            "",
+            f"At {orders:,} orders on Spark: dbt build {fmt(dbt.get('build_s'))} s "
+            f"({fmt(dbt.get('before_first_node_s'))} s before the first node, "
+            f"{fmt(nodes_s(dbt))} s from there running {sum((dbt.get('nodes') or {}).values())} "
+            "nodes); slowest nodes: "
+            + "; ".join(f"{n['node']} {n['dbt_s']:.1f} s" for n in dbt.get("slowest", [])[:5])
+            + ".",
+        ]
+        for role in ROLES:
+            r = get(run, "scoring", "models", role)
+            if r and not (role == "champion" and champion_is_xgboost(run)):
+                lines.append(
+                    f"- scoring {role} `{r['model_name']}`: {r['rows']:,} rows in "
+                    f"{r['seconds']:.1f} s ({fmt(r['rows_per_s'])} rows/s, "
+                    f"{path_text(r, trees=False)}); "
+                    f"the worker {fmt(r.get('process_s'))} s with its Spark session; peak RSS "
+                    f"{fmt(r.get('peak_rss_mb'), 0)} MB in Python + "
+                    f"{fmt(r.get('engine_peak_rss_mb'), 0)} MB in the JVM and its workers."
+                )
+    return lines
+
+
 def markdown(result: dict[str, Any], png: Path | None) -> str:
     """bench.md: machine, versions, the table of sizes, targets, where the time goes."""
     runs = {int(k): v for k, v in result["runs"].items()}
@@ -252,6 +338,7 @@ def markdown(result: dict[str, Any], png: Path | None) -> str:
         *_dbt(largest),
         *_training(largest),
         *_scoring(largest),
+        *_spark(result),
         "",
     ]
     return "\n".join(lines)

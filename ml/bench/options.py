@@ -13,6 +13,8 @@ from ml.core.errors import UserError
 from ml.core.tasks import BUILTIN_TASKS
 
 DEFAULT_SIZES = (100_000, 1_000_000, 10_000_000)
+#: The sizes also measured on Spark (local[2]): its fixed costs make 10M orders take hours.
+DEFAULT_SPARK_SIZES = (100_000, 1_000_000)
 ORDERS_PER_CUSTOMER = 10
 DEFAULT_DBT_REPEATS = 3
 #: Scoring also runs on the generic (pandas) path up to this many rows.
@@ -24,6 +26,7 @@ class BenchOptions:
     """The options of `python -m scripts.bench` (see its --help)."""
 
     sizes: list[int] = field(default_factory=lambda: list(DEFAULT_SIZES))
+    spark_sizes: list[int] = field(default_factory=list)  # the sizes measured on Spark too
     workdir: Path | None = None  # None: a new folder in the temp dir, removed afterwards
     keep: bool = False
     seed: int = DEFAULT_SEED
@@ -36,8 +39,9 @@ class BenchOptions:
     profile: bool = False
 
 
-def parse_sizes(text: str) -> list[int]:
-    """`100000,1e6,10_000_000` -> [100000, 1000000, 10000000] (each at least 10 orders)."""
+def parse_sizes(text: str, flag: str = "--sizes", allow_empty: bool = False) -> list[int]:
+    """`100000,1e6,10_000_000` -> [100000, 1000000, 10000000] (each at least 10 orders); an
+    error names `flag`. An empty list is refused unless `allow_empty`."""
     sizes = []
     for part in text.split(","):
         part = part.strip().replace("_", "")
@@ -46,12 +50,12 @@ def parse_sizes(text: str) -> list[int]:
         try:
             value = float(part)
         except ValueError:
-            raise UserError(f"--sizes: {part!r} is not a number") from None
+            raise UserError(f"{flag}: {part!r} is not a number") from None
         if not math.isfinite(value) or value != int(value) or value < ORDERS_PER_CUSTOMER:
-            raise UserError(f"--sizes: {part!r} must be a whole number of at least 10 orders")
+            raise UserError(f"{flag}: {part!r} must be a whole number of at least 10 orders")
         sizes.append(int(value))
-    if not sizes:
-        raise UserError("--sizes is empty")
+    if not sizes and not allow_empty:
+        raise UserError(f"{flag} is empty")
     return sorted(set(sizes))
 
 

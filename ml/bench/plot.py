@@ -1,4 +1,4 @@
-"""bench.png: each step's seconds against the number of orders, log-log."""
+"""bench.png: each step's seconds against the number of orders, log-log (Spark's dashed)."""
 
 from __future__ import annotations
 
@@ -31,18 +31,28 @@ def _series(runs: dict[int, dict[str, Any]]) -> dict[str, list[float | None]]:
     return series
 
 
-def plot_png(runs: dict[int, dict[str, Any]]) -> bytes | None:
-    """The PNG of the log-log plot (None when nothing was measured)."""
+def plot_png(
+    runs: dict[int, dict[str, Any]], spark_runs: dict[int, dict[str, Any]] | None = None
+) -> bytes | None:
+    """The PNG of the log-log plot (None when nothing was measured): DuckDB's steps, and with
+    `spark_runs` Spark's dbt build, training and scoring, dashed."""
     sizes = sorted(runs)
     series = _series(runs)
     fig, ax = new_figure(figsize=(7.5, 4.8))
     drawn = 0
-    for name, values in series.items():
-        points = [(s, v) for s, v in zip(sizes, values, strict=True) if v and v > 0]
+    lines = [(name, sizes, values, {}) for name, values in series.items()]
+    ok = {n: r for n, r in (spark_runs or {}).items() if "error" not in r}
+    spark = _series(ok) if ok else {}
+    dashed = {"linestyle": "--", "marker": "s"}
+    for name in ("dbt build", "scoring (xgboost)", *(k for k in spark if k.startswith("train"))):
+        if name in spark:
+            lines.append((f"Spark: {name}", sorted(ok), spark[name], dashed))
+    for name, xs_all, values, style in lines:
+        points = [(s, v) for s, v in zip(xs_all, values, strict=True) if v and v > 0]
         if not points:
             continue
         xs, ys = zip(*points, strict=True)
-        ax.plot(xs, ys, marker="o", label=name)
+        ax.plot(xs, ys, label=name, **{"marker": "o", **style})
         drawn += 1
     if not drawn:
         return None

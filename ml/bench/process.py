@@ -42,6 +42,28 @@ def peak_rss_mb() -> float:
     return peak
 
 
+def descendants_peak_rss_mb() -> float | None:
+    """The summed peak resident memory of this process's live descendants (a JVM and its Python
+    workers, for Spark), each its own peak; None without any (or without /proc)."""
+    parents: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            parents.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, pending = [], list(parents.get(os.getpid(), []))
+    while pending:
+        pid = pending.pop()
+        found.append(pid)
+        pending += parents.get(pid, [])
+    total = None
+    for pid in found:
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    total = (total or 0.0) + int(line.split()[1]) / 1024
+    return total
+
+
 def self_cpu() -> float:
     """CPU seconds (user + system) of this process so far."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
@@ -78,15 +100,17 @@ def load_average() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
 
-def bench_versions() -> dict[str, str]:
-    """Versions of what the benchmark exercises."""
-    return library_versions(("dbt-core", "dbt-duckdb", "pyarrow", *MODEL_LIBRARIES))
+def bench_versions(spark: bool = False) -> dict[str, str]:
+    """Versions of what the benchmark exercises (with `spark`, Spark's too)."""
+    dists = ("dbt-core", "dbt-duckdb", "pyarrow", *MODEL_LIBRARIES)
+    return library_versions(dists + (("pyspark", "dbt-spark") if spark else ()))
 
 
-def base_env(warehouse: Path, artifacts: Path) -> dict[str, str]:
-    """The environment of every subprocess of one size."""
+def base_env(warehouse: Path, artifacts: Path, engine: str = "duckdb") -> dict[str, str]:
+    """The environment of every subprocess of one size, on `engine` (duckdb or spark)."""
     return {
         **os.environ,
+        "WAREHOUSE_ENGINE": engine,
         "WAREHOUSE_PATH": str(warehouse),
         "ARTIFACTS_PATH": str(artifacts),
         "DBT_PROFILES_DIR": str(PROJECT_ROOT),

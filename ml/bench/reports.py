@@ -20,7 +20,10 @@ def write_reports(result: dict[str, Any], output: Path) -> tuple[Path, Path, Pat
         raise UserError(f"cannot create folder {output}: {err.strerror or err}") from None
     json_path, md_path, png = output / "bench.json", output / "bench.md", output / "bench.png"
     atomic_write(json_path, json.dumps(result, indent=2, default=str))
-    image = plot_png({int(k): v for k, v in result["runs"].items()})
+    spark = (result.get("spark") or {}).get("runs") or {}
+    image = plot_png(
+        {int(k): v for k, v in result["runs"].items()}, {int(k): v for k, v in spark.items()}
+    )
     if image is None:
         png = None
     else:

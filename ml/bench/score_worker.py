@@ -2,7 +2,8 @@
 
 Loads a model bundle (hash-checked), scores the spec's source table into its target with
 `ml.serving.batch.score_table`, and writes its measurements as JSON to the spec's `result`
-file: rows, seconds, CPU, peak memory (this process's own), the stages, and which path scored
+file: rows, seconds, CPU, peak memory (this process's own, and its children's: Spark's JVM and
+Python workers), the stages, and which path scored
 (`scoring_path` "fast" or "generic", `fallback_reason`, `compiled_trees` per xgboost member).
 It imports serving code only, as a deployed scorer would.
 """
@@ -17,7 +18,13 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from ml.bench.process import peak_rss_mb, read_spec, rss_mb, since_launch
+from ml.bench.process import (
+    descendants_peak_rss_mb,
+    peak_rss_mb,
+    read_spec,
+    rss_mb,
+    since_launch,
+)
 from ml.core.cli import run
 from ml.core.files import atomic_write
 from ml.core.warehouse import open_warehouse
@@ -76,6 +83,8 @@ def score(spec: dict[str, Any]) -> dict[str, Any]:
         "load_s": load_s,
         "rss_after_load_mb": rss_loaded,
         "peak_rss_mb": peak_rss_mb(),
+        # the engine's own processes (Spark: the JVM and its Python workers; DuckDB: none)
+        "engine_peak_rss_mb": descendants_peak_rss_mb(),
         **scoring_path(stats),
         "stats": stats.as_dict(),
         "profile": profile_text,

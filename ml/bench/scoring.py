@@ -10,16 +10,20 @@ pipeline, fitted and saved here as a model bundle, serves as both.
 from __future__ import annotations
 
 import json
-import math
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+import numpy as np
+import pyarrow as pa
 
 from ml.bench import score_worker
 from ml.bench.process import run_worker, tail
 from ml.core.tables import MODEL_RUNS
 from ml.core.tasks import BUILTIN_TASKS
 from ml.core.warehouse import open_warehouse
+from ml.core.warehouse.base import BATCH_ROWS
 from ml.serving.bundle import save_bundle
 from ml.training.data import prepare_task
 from ml.training.records import make_bundle
@@ -28,34 +32,46 @@ from ml.training.zoo import base_estimator, make_pipeline
 
 SCORING_TASK = "loan_repayment"
 SCORING_INPUT = "bench.scoring_input"
+#: The table the scoring input repeats, and its key.
+FEATURES, LOAN_ID = "marts.loan_features", "loan_id"
 STAND_IN_RUN_ID = "bench-stand-in"
 
 
-def build_scoring_input(warehouse: Path, rows: int) -> dict[str, Any]:
-    """`bench.scoring_input`: `rows` rows of marts.loan_features repeated, loan ids 1..rows."""
+def repeated(base: pa.Table, rows: int, batch_rows: int = BATCH_ROWS) -> Iterator[pa.Table]:
+    """`base`'s rows copy after copy until there are `rows`, their loan ids replaced by 1..rows
+    (BIGINT, in place), in tables of at most `batch_rows` rows."""
+    index = base.schema.get_field_index(LOAN_ID)
+    field = pa.field(LOAN_ID, pa.int64())
+    done = 0
+    while done < rows:
+        copy = base.slice(0, min(base.num_rows, rows - done))
+        for batch in copy.to_batches(max_chunksize=batch_rows):
+            ids = pa.array(np.arange(done + 1, done + 1 + batch.num_rows, dtype=np.int64))
+            yield pa.Table.from_batches([batch]).set_column(index, field, ids)
+            done += batch.num_rows
+
+
+def build_scoring_input(warehouse: Path | str, rows: int) -> dict[str, Any]:
+    """`bench.scoring_input`: `rows` rows of marts.loan_features (in loan id order) repeated,
+    loan ids 1..rows, streamed into the warehouse in batches (on either engine)."""
     t0 = time.perf_counter()
     with open_warehouse(warehouse) as wh:
-        base = wh.row_count("marts.loan_features")
-        if not base:
-            raise RuntimeError("marts.loan_features is empty")
-        copies = math.ceil(rows / base)
-        wh.execute("create schema if not exists bench")
-        wh.execute(
-            f"""
-            create or replace table {SCORING_INPUT} as
-            select * exclude (copy_row) replace (copy_row as loan_id)
-            from (
-                select f.*, row_number() over () as copy_row
-                from marts.loan_features as f, range({copies}) as r(copy_no)
-            )
-            where copy_row <= {rows}
-            """
+        base = wh.read_arrow(FEATURES).sort_by(LOAN_ID)
+        if not base.num_rows:
+            raise RuntimeError(f"{FEATURES} is empty")
+        schema = base.schema.set(
+            base.schema.get_field_index(LOAN_ID), pa.field(LOAN_ID, pa.int64())
         )
+        with wh.table_writer(SCORING_INPUT, schema) as writer:
+            for table in repeated(base, rows):
+                writer.append(table)
         count = wh.row_count(SCORING_INPUT)
-    return {"rows": count, "base_rows": base, "seconds": time.perf_counter() - t0}
+    return {"rows": count, "base_rows": base.num_rows, "seconds": time.perf_counter() - t0}
 
 
-def scoring_models(warehouse: Path, workdir: Path, seed: int) -> dict[str, dict[str, Any]]:
+def scoring_models(
+    warehouse: Path | str, workdir: Path | str, seed: int
+) -> dict[str, dict[str, Any]]:
     """The loan_repayment champion and xgboost candidate of the latest run, from ml.model_runs.
 
     Without a trained run (--skip-train), an xgboost pipeline is fitted here on
@@ -87,11 +103,11 @@ def scoring_models(warehouse: Path, workdir: Path, seed: int) -> dict[str, dict[
     champion = next((m for m in found.values() if m["champion"]), None)
     if champion and "xgboost" in found:
         return {"champion": champion, "xgboost": found["xgboost"]}
-    stand_in = fit_stand_in_model(warehouse, workdir, seed)
+    stand_in = fit_stand_in_model(warehouse, Path(workdir), seed)
     return {"champion": stand_in, "xgboost": stand_in}
 
 
-def fit_stand_in_model(warehouse: Path, workdir: Path, seed: int) -> dict[str, Any]:
+def fit_stand_in_model(warehouse: Path | str, workdir: Path, seed: int) -> dict[str, Any]:
     """An untuned xgboost pipeline for loan_repayment, saved as a bundle as ml.train saves one."""
     with open_warehouse(warehouse, read_only=True) as wh:
         data = prepare_task(wh, BUILTIN_TASKS[SCORING_TASK])

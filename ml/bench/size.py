@@ -1,5 +1,7 @@
 """Every measurement of one size, in a fresh warehouse: simulate, dbt against DuckDB alone,
-training, scoring."""
+training, scoring; or, on Spark, in a fresh lakehouse: simulate, dbt build, training, scoring
+(no DuckDB-alone pairs, no generic-path or profiled scoring), every step in a process of its
+own (`ml.bench.step_worker`)."""
 
 from __future__ import annotations
 
@@ -8,11 +10,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ml.bench.dbt_vs_duckdb import measure_dbt
+from ml.bench.dbt_build import run_dbt
+from ml.bench.dbt_vs_duckdb import SLOWEST_NODES, measure_dbt
 from ml.bench.options import ORDERS_PER_CUSTOMER, BenchOptions
 from ml.bench.process import base_env
-from ml.bench.scoring import SCORING_INPUT, build_scoring_input, run_scoring, scoring_models
-from ml.bench.simulate import run_simulate
+from ml.bench.scoring import SCORING_INPUT, run_scoring
+from ml.bench.step_worker import run_steps
 from ml.bench.training import run_train
 
 Say = Callable[[str], None]
@@ -38,17 +41,18 @@ def _score_model(
     say: Say,
 ) -> dict[str, Any]:
     """One model's scoring runs: the fast path, the generic path up to --generic-max-rows, and a
-    profiled run at the largest size with --profile."""
+    profiled run at the largest size with --profile (those two on DuckDB only)."""
     warehouse = Path(env["WAREHOUSE_PATH"])
+    duckdb = env["WAREHOUSE_ENGINE"] == "duckdb"
     target = f"bench.scored_{role}"
     result = run_scoring(warehouse, model, target, env, folder, batch_rows=options.batch_rows)
     result["role"] = role
-    if orders <= options.generic_max_rows:
+    if duckdb and orders <= options.generic_max_rows:
         generic = run_scoring(
             warehouse, model, target, env, folder, fast=False, batch_rows=options.batch_rows
         )
         result["generic"] = {k: v for k, v in generic.items() if k != "profile"}
-    if options.profile and orders == max(options.sizes):
+    if duckdb and options.profile and orders == max(options.sizes):
         profiled = run_scoring(
             warehouse, model, target, env, folder, batch_rows=options.batch_rows, profile=True
         )
@@ -57,7 +61,7 @@ def _score_model(
     if "generic" in result and result["generic"]["rows_per_s"]:
         extra = f" (generic path {result['generic']['rows_per_s']:,.0f} rows/s)"
     say(
-        f"{orders:,} orders: {role} {model['model_name']}: {result['rows_per_s']:,.0f} rows/s "
+        f"{_label(orders, env)}: {role} {model['model_name']}: {result['rows_per_s']:,.0f} rows/s "
         f"on the {result['scoring_path']} path, peak RSS {result['peak_rss_mb']:,.0f} MB{extra}"
     )
     return result
@@ -66,13 +70,25 @@ def _score_model(
 def _score(
     orders: int, options: BenchOptions, env: dict[str, str], folder: Path, say: Say
 ) -> dict[str, Any]:
-    label = f"{orders:,} orders"
-    warehouse = Path(env["WAREHOUSE_PATH"])
+    label = _label(orders, env)
+    warehouse = str(env["WAREHOUSE_PATH"])
     say(f"{label}: building {SCORING_INPUT} ({orders:,} rows)")
-    scoring: dict[str, Any] = {"input": build_scoring_input(warehouse, orders), "models": {}}
-    models = scoring_models(warehouse, folder, options.seed)
+    models_args = {"warehouse": warehouse, "workdir": str(folder), "seed": options.seed}
+    (built, models), process = run_steps(
+        env["WAREHOUSE_ENGINE"],
+        [
+            ("scoring_input", {"warehouse": warehouse, "rows": orders}),
+            ("scoring_models", models_args),
+        ],
+        env,
+        folder,
+        "scoring-setup",
+    )
+    if process is not None:
+        built["setup_process_s"] = process["process_s"]
+    scoring: dict[str, Any] = {"input": built, "models": {}}
     for role, model in models.items():
-        if role != "champion" and model is models["champion"]:
+        if role != "champion" and model == models["champion"]:
             scoring["models"][role] = scoring["models"]["champion"]
             continue
         say(f"{label}: scoring {orders:,} rows with the {role} ({model['model_name']})")
@@ -80,26 +96,65 @@ def _score(
     return scoring
 
 
-def bench_size(orders: int, options: BenchOptions, workdir: Path, say: Say) -> dict[str, Any]:
-    """Every measurement of one size, in a fresh warehouse under `workdir`."""
-    customers = max(orders // ORDERS_PER_CUSTOMER, 1)
-    folder = workdir / f"orders-{orders}"
-    if folder.exists():
-        shutil.rmtree(folder)
-    folder.mkdir(parents=True)
-    warehouse = folder / "warehouse.duckdb"
-    env = base_env(warehouse, folder / "artifacts")
-    label = f"{orders:,} orders"
-    out: dict[str, Any] = {"orders": orders, "customers": customers}
+def _label(orders: int, env: dict[str, str]) -> str:
+    """How progress lines name a size: "100,000 orders" (DuckDB), "100,000 orders on Spark"."""
+    engine = env["WAREHOUSE_ENGINE"]
+    return f"{orders:,} orders" + ("" if engine == "duckdb" else f" on {engine.title()}")
 
+
+def _simulate(orders: int, options: BenchOptions, env: dict[str, str], folder: Path, say: Say):
+    customers = max(orders // ORDERS_PER_CUSTOMER, 1)
+    label = _label(orders, env)
     say(f"{label}: simulating {customers:,} customers")
-    sim = run_simulate(customers, options.seed, warehouse)
-    out["simulate"] = sim
+    args = {"customers": customers, "seed": options.seed, "warehouse": env["WAREHOUSE_PATH"]}
+    (sim,), process = run_steps(
+        env["WAREHOUSE_ENGINE"], [("simulate", args)], env, folder, "simulate"
+    )
+    sim.update(process or {})
     say(
         f"{label}: simulated {sim['raw_rows']:,} raw rows in {sim['seconds']:.1f}s "
         f"({sim['rows_per_s']:,.0f} rows/s)"
     )
-    out.update(measure_dbt(warehouse, folder, env, options.dbt_repeats, label, say))
+    return sim
+
+
+def _dbt_build(env: dict[str, str], folder: Path, label: str, say: Say) -> dict[str, Any]:
+    """One `dbt parse` + `dbt build` (no DuckDB-alone pairs): dbt's timings, its slowest nodes."""
+    say(f"{label}: dbt parse + dbt build")
+    dbt = run_dbt(folder / "dbt", env)
+    node_s = dbt.pop("node_s")
+    slowest = sorted(node_s, key=lambda uid: -node_s[uid])[:SLOWEST_NODES]
+    dbt["slowest"] = [
+        {"node": uid.split(".", 2)[-1], "dbt_s": round(node_s[uid], 3)} for uid in slowest
+    ]
+    say(
+        f"{label}: dbt build {dbt['build_s']:.1f}s (execution {dbt['execute_s']:.1f}s, "
+        f"before the first node {dbt['before_first_node_s'] or 0:.1f}s)"
+    )
+    return {"dbt": dbt}
+
+
+def bench_size(
+    orders: int, options: BenchOptions, workdir: Path, say: Say, engine: str = "duckdb"
+) -> dict[str, Any]:
+    """Every measurement of one size, in a fresh warehouse (DuckDB) or lakehouse (Spark) under
+    `workdir`."""
+    duckdb = engine == "duckdb"
+    folder = workdir / (f"orders-{orders}" if duckdb else f"{engine}-orders-{orders}")
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    warehouse = folder / ("warehouse.duckdb" if duckdb else "lakehouse")
+    env = base_env(warehouse, folder / "artifacts", engine)
+    label = _label(orders, env)
+    out: dict[str, Any] = {"orders": orders, "customers": max(orders // ORDERS_PER_CUSTOMER, 1)}
+    if not duckdb:
+        out["engine"] = engine
+    out["simulate"] = _simulate(orders, options, env, folder, say)
+    if duckdb:
+        out.update(measure_dbt(warehouse, folder, env, options.dbt_repeats, label, say))
+    else:
+        out.update(_dbt_build(env, folder, label, say))
     out["train"] = {} if options.skip_train else _train(options, env, folder, label, say)
     out["scoring"] = _score(orders, options, env, folder, say)
     size_mb = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) / 2**20

@@ -1,9 +1,11 @@
-"""scripts.bench: the whole benchmark at a tiny size (no training), and its command line."""
+"""scripts.bench: the whole benchmark at a tiny size (no training), on DuckDB and (marked spark)
+beside Spark, and its command line."""
 
 from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -25,28 +27,14 @@ TOP_LEVEL_NUMBERS = (
 )
 
 
-@pytest.fixture(scope="module")
-def tiny_bench(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    """`python -m scripts.bench --sizes 3000 --skip-train` into a temporary folder."""
-    root = tmp_path_factory.mktemp("bench")
+def _bench(root: Path, *args: str, env_extra: dict[str, str] | None = None) -> dict:
+    """`python -m scripts.bench --sizes 3000 --skip-train ARGS` with its reports and warehouses
+    under `root`: bench.json, bench.md, the folders and stdout."""
     output, workdir = root / "reports", root / "work"
+    command = ["--sizes", "3000", "--skip-train", "--output", str(output), "--workdir"]
     proc = run_cli(
-        [
-            sys.executable,
-            "-m",
-            "scripts.bench",
-            "--sizes",
-            "3000",
-            "--skip-train",
-            "--generic-max-rows",
-            "3000",
-            "--dbt-repeats",
-            "2",
-            "--output",
-            str(output),
-            "--workdir",
-            str(workdir),
-        ],
+        [sys.executable, "-m", "scripts.bench", *command, str(workdir), *args],
+        env_extra=env_extra,
         timeout=900,
     )
     return {
@@ -55,8 +43,14 @@ def tiny_bench(tmp_path_factory: pytest.TempPathFactory) -> dict:
         "output": output,
         "workdir": workdir,
         "stdout": proc.stdout,
-        "repeats": 2,
     }
+
+
+@pytest.fixture(scope="module")
+def tiny_bench(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """`python -m scripts.bench --sizes 3000 --skip-train --spark-sizes ''` (DuckDB only)."""
+    args = ("--spark-sizes", "", "--generic-max-rows", "3000", "--dbt-repeats", "2")
+    return {**_bench(tmp_path_factory.mktemp("bench"), *args), "repeats": 2}
 
 
 @pytest.mark.slow
@@ -70,6 +64,7 @@ def test_bench_json_has_the_headline_numbers(tiny_bench) -> None:
     assert result["scoring_path"] == result["scoring_champion_path"] == "fast"
     assert {t["metric"] for t in result["targets"]} == set(TARGETS)
     assert result["machine"]["cores"] >= 1 and result["versions"]["duckdb"]
+    assert result["spark"] is None and "pyspark" not in result["versions"]  # --spark-sizes ''
 
 
 @pytest.mark.slow
@@ -130,12 +125,87 @@ def test_bench_md_states_machine_versions_and_results(tiny_bench) -> None:
     assert "[bench" in tiny_bench["stdout"] and "dbt build" in tiny_bench["stdout"]
 
 
+@pytest.fixture(scope="module")
+def spark_bench(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """`python -m scripts.bench --sizes 3000 --spark-sizes 3000 --skip-train`, DuckDB's part
+    as short as it goes (one pair, no generic path), the folders kept: 2 to 3.5 minutes, most
+    of it Spark's dbt build (JVM start-ups and ~160 nodes)."""
+    args = ("--spark-sizes", "3000", "--dbt-repeats", "1", "--generic-max-rows", "0", "--keep")
+    return _bench(
+        tmp_path_factory.mktemp("spark-bench"),
+        *args,
+        env_extra={"WAREHOUSE_ENGINE": "spark"},  # a shell's engine: the bench picks its own
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.spark
+def test_spark_runs_every_step_beside_duckdb(spark_bench) -> None:
+    result = spark_bench["json"]
+    # DuckDB's part and its targets as without Spark
+    assert result["sizes"] == [3000] and {t["metric"] for t in result["targets"]} == set(TARGETS)
+    assert result["runs"]["3000"]["dbt"]["selector"] == DBT_SELECTOR
+    assert result["versions"]["pyspark"] and result["versions"]["dbt-spark"]
+    spark = result["spark"]
+    assert spark["sizes"] == [3000] and spark["failed"] == [] and spark["master"] == "local[2]"
+    run = spark["runs"]["3000"]
+    assert run["engine"] == "spark" and run["customers"] == 300
+    sim = run["simulate"]
+    assert sim["raw_rows"] == result["runs"]["3000"]["simulate"]["raw_rows"]  # same seed
+    assert sim["process_s"] >= sim["seconds"] > 0
+    dbt = run["dbt"]
+    assert dbt["selector"] == DBT_SELECTOR and dbt["build_s"] > dbt["before_first_node_s"] > 0
+    assert dbt["nodes"] == result["runs"]["3000"]["dbt"]["nodes"]  # the same build, both engines
+    assert "duckdb" not in run and "dbt_vs_duckdb_pairs" not in run
+    assert run["scoring"]["input"]["rows"] == 3000
+    model = run["scoring"]["models"]["xgboost"]
+    assert model["stand_in"] and model["rows"] == model["rows_written"] == 3000
+    assert model["scoring_path"] == "distributed" and "generic" not in model
+    assert model["process_s"] > model["seconds"] > 0 and model["engine_peak_rss_mb"] > 0
+
+
+@pytest.mark.slow
+@pytest.mark.spark
+def test_the_spark_comparison_has_numbers_for_each_step(spark_bench) -> None:
+    comparison = spark_bench["json"]["spark"]["comparison"]
+    steps = {s["step"]: s for s in comparison["steps"]}
+    assert set(steps) == {"simulate", "dbt build", "scoring xgboost"}  # the stand-in: one model
+    for step in steps.values():
+        for engine in ("duckdb", "spark"):
+            assert step[engine]["seconds"]["3000"] > 0
+            assert step[engine]["us_per_row"]["3000"] == pytest.approx(
+                step[engine]["seconds"]["3000"] / 3000 * 1e6
+            )
+        assert step["spark_over_duckdb"]["3000"] > 0
+    assert comparison["growth_sizes"] is None  # one size
+    md = spark_bench["md"]
+    assert "## Spark beside DuckDB" in md and "| dbt build | Spark | " in md
+    assert "| dbt build | Spark / DuckDB | " in md and comparison["paragraph"] in md
+    assert "DuckDB's time for the dbt build" in comparison["paragraph"]
+
+
+@pytest.mark.slow
+@pytest.mark.spark
+def test_every_spark_step_ran_in_a_worker(spark_bench) -> None:
+    """The bench process never opened the lakehouse: simulating and preparing the scoring ran
+    in `ml.bench.step_worker` processes, scoring in `ml.bench.score_worker`."""
+    folder = spark_bench["workdir"] / "spark-orders-3000"
+    assert (folder / "lakehouse" / "metastore_db").is_dir()
+    for name in ("simulate", "scoring-setup", "score-bench_scored_champion"):
+        assert (folder / f"{name}.spec.json").exists(), name
+    duckdb = spark_bench["workdir"] / "orders-3000"
+    assert (duckdb / "warehouse.duckdb").is_file()  # DuckDB's size stayed DuckDB's
+    assert not (duckdb / "simulate.spec.json").exists()  # ... and ran in the bench process
+    assert "3,000 orders on Spark: dbt build" in spark_bench["stdout"]
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
         (["--sizes", "abc"], "--sizes: 'abc' is not a number"),
         (["--tasks", "loan_repayment,nope"], "--tasks: unknown task 'nope'"),
         (["--dbt-repeats", "0"], "--dbt-repeats"),
+        (["--spark-sizes", "1e5,abc"], "--spark-sizes: 'abc' is not a number"),
     ],
 )
 def test_bad_options_are_one_line_and_exit_2(args, message, capsys) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from ml.bench.summary import check_targets, summarize
+
 
 def fake_run(orders: int, dbt_s: float, score_s: float) -> dict:
     """What `bench_size` returns, reduced to what the summary reads."""
@@ -31,4 +33,25 @@ def fake_run(orders: int, dbt_s: float, score_s: float) -> dict:
                 },
             }
         },
+    }
+
+
+def fake_result(runs: dict[int, dict], **extra) -> dict:
+    """What `run_bench` returns for DuckDB's `runs` (and `extra` keys, e.g. "spark")."""
+    summary = summarize(runs)
+    return {
+        **summary,
+        "summary": summary,
+        "targets": check_targets(summary),
+        "started_at": "2026-01-01 00:00:00",
+        "finished_at": "2026-01-01 01:00:00",
+        "command": "python -m scripts.bench",
+        "seed": 42,
+        "sizes": sorted(runs),
+        "machine": {"cores": 2, "memory_gb": 8.0, "platform": "Linux", "python": "3.11"},
+        "load_average_end": [1.0, 1.0, 1.0],
+        "versions": {"duckdb": "2.0.0"},
+        "workdir": None,
+        "runs": {str(k): v for k, v in runs.items()},
+        **extra,
     }

@@ -6,8 +6,7 @@ import json
 
 from ml.bench.markdown import fmt, path_text
 from ml.bench.reports import write_reports
-from ml.bench.summary import check_targets, summarize
-from tests.ml.bench.fakes import fake_run
+from tests.ml.bench.fakes import fake_result, fake_run
 
 
 def _scoring_run(path: str, reason: str | None, trees: dict[str, str]) -> dict:
@@ -46,22 +45,7 @@ def _result() -> dict:
         run["train"]["loan_repayment"]["steps"] = [
             {"step": "loan_repayment: tuning xgboost", "seconds": 30.0}
         ]
-    summary = summarize(runs)
-    return {
-        **summary,
-        "summary": summary,
-        "targets": check_targets(summary),
-        "started_at": "2026-01-01 00:00:00",
-        "finished_at": "2026-01-01 01:00:00",
-        "command": "python -m scripts.bench",
-        "seed": 42,
-        "sizes": sorted(runs),
-        "machine": {"cores": 2, "memory_gb": 8.0, "platform": "Linux", "python": "3.11"},
-        "load_average_end": [1.0, 1.0, 1.0],
-        "versions": {"duckdb": "2.0.0"},
-        "workdir": None,
-        "runs": {str(k): v for k, v in runs.items()},
-    }
+    return fake_result(runs)
 
 
 def test_write_reports_writes_json_md_and_png(tmp_path) -> None:
