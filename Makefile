@@ -80,7 +80,7 @@ dbt-unit: $(ENGINE_READY)  ## dbt's unit tests only, on a warehouse `make run` b
 train: $(ENGINE_READY)  ## python -m ml.train: tune, cross-validate, ensemble, persist, write back predictions
 	$(PY) -m ml.train --seed $(SEED) $(TRAIN_ARGS)
 
-segment: $(ENGINE_READY)  ## python -m ml.segment: k-means customer segments, k by silhouette
+segment: $(ENGINE_READY)  ## python -m ml.segment: customer segments (k-means or a Gaussian mixture, method and k by stability)
 	$(PY) -m ml.segment --seed $(SEED)
 
 dbt-scores: $(ENGINE_READY)  ## dbt build of the marts over the ml.* predictions (after training)

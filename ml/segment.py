@@ -1,11 +1,11 @@
 """Unsupervised customer segmentation: `python -m ml.segment`.
 
-    python -m ml.segment                         # k = 2..10 chosen by silhouette, seed 42
+    python -m ml.segment                         # k-means or mixture, k = 2..10, by stability
     python -m ml.segment --k-min 3 --k-max 6 --seed 7 --sample 5000
     python -m ml.segment --skip-gate             # even if the quality gate last failed
 
-k-means on the purchase behaviour of `marts.customer_features` (`ml.segmentation.kmeans` says
-how); writes `ml.segmentation_runs`, `ml.customer_segments` and `ml.segment_projection` in one
+k-means or a Gaussian mixture on the purchase behaviour of `marts.customer_features`, the method
+and k chosen by stability (`ml.segmentation.kmeans` says how); writes `ml.segmentation_runs`, `ml.customer_segments` and `ml.segment_projection` in one
 transaction (`ml.segmentation.run`).
 """
 
@@ -21,11 +21,8 @@ from ml.core.cli import ArgumentParser, positive_int, run
 from ml.core.cli import seed as seed_type
 from ml.core.config import DEFAULT_SEED
 from ml.core.tables import EXPLANATION_DEPTH
-from ml.segmentation.kmeans import (
-    DEFAULT_K_MAX,
-    DEFAULT_K_MIN,
-    DEFAULT_SILHOUETTE_SAMPLE,
-)
+from ml.segmentation.candidates import DEFAULT_SILHOUETTE_SAMPLE
+from ml.segmentation.kmeans import DEFAULT_K_MAX, DEFAULT_K_MIN
 from ml.segmentation.run import run_segmentation
 
 
@@ -39,7 +36,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--sample",
         type=positive_int,
         default=DEFAULT_SILHOUETTE_SAMPLE,
-        help=f"customers in the silhouette sample (default {DEFAULT_SILHOUETTE_SAMPLE:,})",
+        help=f"customers in the scoring sample (default {DEFAULT_SILHOUETTE_SAMPLE:,})",
     )
     parser.add_argument(
         "--skip-gate", action="store_true", help="segment even if the quality gate last failed"
@@ -61,21 +58,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
 
     out = Console(width=None if Console().is_terminal else 120)
-    table = Table(title="k-means over customer behaviour", title_justify="left")
-    for col in ("k", "silhouette", "inertia", "adjusted Rand", "fit s"):
-        table.add_column(col, justify="right")
+    table = Table(title="candidate segmentations (value view)", title_justify="left")
+    for col in ("algorithm", "k", "stability", "silhouette", "adjusted Rand", "fit s"):
+        table.add_column(col, justify="left" if col == "algorithm" else "right")
     for c in result.candidates:
         ari = "" if c.adjusted_rand_index is None else f"{c.adjusted_rand_index:.3f}"
         k = f"[bold]{c.k} *[/bold]" if c is result.chosen else str(c.k)
-        table.add_row(k, f"{c.silhouette:.4f}", f"{c.inertia:,.0f}", ari, f"{c.fit_seconds:.1f}")
+        table.add_row(
+            c.algorithm, k, f"{c.stability:.3f}", f"{c.silhouette:.4f}", ari, f"{c.fit_seconds:.1f}"
+        )
+    ceiling = result.ari_ceiling
     table.caption = (
-        "* chosen (best silhouette); adjusted Rand against the simulator's personas"
+        "* chosen (most stable; the smallest k among near-ties); adjusted Rand against the"
+        " simulator's personas" + ("" if ceiling is None else f", supervised ceiling {ceiling:.3f}")
         if result.chosen.adjusted_rand_index is not None
-        else "* chosen (best silhouette); no sim.customer_truth, so no adjusted Rand"
+        else "* chosen (most stable; the smallest k among near-ties); no sim.customer_truth, so"
+        " no adjusted Rand"
     )
     out.print(table)
 
-    segments = Table(title=f"segments (k = {result.chosen.k})", title_justify="left")
+    segments = Table(
+        title=f"segments ({result.chosen.algorithm}, k = {result.chosen.k})", title_justify="left"
+    )
     for col in ("cluster", "segment", "customers", "orders", "spend", "recency d", "discount"):
         segments.add_column(col, justify="left" if col == "segment" else "right")
     for cluster_id, row in result.profile.iterrows():

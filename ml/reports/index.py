@@ -27,7 +27,13 @@ from ml.reports.reading import as_bool, open_read_only
 from ml.reports.segments_page import write_segments_report
 
 DEFAULT_OUTPUT = PROJECT_ROOT / "reports"
-_SEGMENTATION_COLUMNS = ["k", "silhouette", "adjusted_rand_index", "n_customers", "run_id"]
+_METHODS = {
+    "KMeans": "k-means",
+    "MiniBatchKMeans": "k-means",
+    "GaussianMixture": "A Gaussian mixture",
+}
+_SEGMENTATION_COLUMNS = ["k", "algorithm", "criterion", "silhouette", "adjusted_rand_index",
+                         "ari_ceiling", "n_customers", "run_id"]  # fmt: skip
 
 
 @dataclass
@@ -72,12 +78,21 @@ def champions(wh: Warehouse) -> pd.DataFrame:
 
 
 def segmentation(wh: Warehouse) -> pd.DataFrame:
-    """The chosen clustering of the latest segmentation run (one row, or none)."""
+    """The chosen clustering of the latest segmentation run (one row, or none); runs of older
+    versions have no `algorithm` (k-means) or `criterion` (silhouette) and no `ari_ceiling`."""
     if not wh.exists(SEGMENTATION_RUNS):
         return pd.DataFrame()
     runs = wh.read_frame(SEGMENTATION_RUNS)
     chosen = runs[as_bool(runs["is_chosen"])].sort_values(["created_at", "run_id"], kind="stable")
-    return chosen.tail(1)[_SEGMENTATION_COLUMNS].reset_index(drop=True)
+    latest = chosen.tail(1).reset_index(drop=True)
+    for column, old in (
+        ("algorithm", "KMeans"),
+        ("criterion", "silhouette"),
+        ("ari_ceiling", None),
+    ):
+        if column not in latest:
+            latest[column] = old
+    return latest[_SEGMENTATION_COLUMNS]
 
 
 def index_report(
@@ -108,14 +123,17 @@ def index_report(
     if not segments.empty:
         s = segments.iloc[0]
         sec = report.section("Segments")
-        ari = s["adjusted_rand_index"]
+        ari, ceiling = s["adjusted_rand_index"], s["ari_ceiling"]
         ari_text = "" if pd.isna(ari) else (
             f"; adjusted Rand index against the simulator's personas {ari:.3f} "
             "(0 = chance agreement, 1 = the personas recovered exactly)"
         )  # fmt: skip
+        if not pd.isna(ari) and not pd.isna(ceiling):
+            ari_text += f", against {ceiling:.3f} for a classifier told the personas"
+        method = _METHODS.get(str(s["algorithm"]), str(s["algorithm"]))
         sec.add_text(
-            f"k-means chose k = {int(s['k'])} segments for {int(s['n_customers']):,} customers "
-            f"(silhouette {s['silhouette']:.3f}){ari_text}."
+            f"{method} with k = {int(s['k'])}, chosen by {s['criterion']}, for "
+            f"{int(s['n_customers']):,} customers (silhouette {s['silhouette']:.3f}){ari_text}."
         )
     return report
 
@@ -157,7 +175,12 @@ def write_reports(
         missing.append(("Model reports", str(err)))
     try:
         page, n_plots = write_segments_report(out, path=path)
-        written(page, n_plots, "Customer segments", "k by silhouette, profiles, projection, rules")
+        written(
+            page,
+            n_plots,
+            "Customer segments",
+            "method and k by stability, profiles, projection, rules",
+        )
     except UserError as err:
         missing.append(("Segment report", str(err)))
     index = render(index_report(pages, missing, best, segments), out)

@@ -45,7 +45,7 @@ class SegmentsData:
     """What the page is drawn from: the latest run's candidates, its customers, the marts."""
 
     run_id: str
-    runs: pd.DataFrame  # one row per candidate k of the latest run, by k
+    runs: pd.DataFrame  # one row per candidate (algorithm, k) of the latest run
     chosen: pd.Series  # the row of the chosen k
     segments: pd.DataFrame  # customer_id, segment, cluster_id (every customer of the run)
     features: list[str]
@@ -61,7 +61,8 @@ class SegmentsData:
 
 
 def latest_run(runs: pd.DataFrame) -> pd.DataFrame:
-    """The rows of the most recent run (by `created_at`, then `run_id`), ordered by k.
+    """The rows of the most recent run (by `created_at`, then `run_id`), ordered by algorithm
+    and k (older runs have no stability, BIC or ceiling columns: added as NULL).
 
     Raises `UserError` when there is no run, or the latest one has no chosen k.
     """
@@ -69,7 +70,13 @@ def latest_run(runs: pd.DataFrame) -> pd.DataFrame:
         raise UserError(f"{SEGMENTATION_RUNS} is empty: run `python -m ml.segment` first")
     stamps = runs.groupby("run_id")["created_at"].max().reset_index()
     newest = stamps.sort_values(["created_at", "run_id"], kind="stable").iloc[-1]["run_id"]
-    rows = runs[runs["run_id"] == newest].sort_values("k", kind="stable").reset_index(drop=True)
+    rows = runs[runs["run_id"] == newest].copy()
+    for col in ("stability", "bic", "ari_ceiling"):
+        if col not in rows.columns:
+            rows[col] = float("nan")
+    if "algorithm" not in rows.columns:
+        rows["algorithm"] = "KMeans"
+    rows = rows.sort_values(["algorithm", "k"], kind="stable").reset_index(drop=True)
     rows["is_chosen"] = rows["is_chosen"].fillna(False).astype(bool)
     if rows["is_chosen"].sum() != 1:
         raise UserError(f"run {newest} in {SEGMENTATION_RUNS} has no single chosen k: {_AGAIN}")

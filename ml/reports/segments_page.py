@@ -35,6 +35,7 @@ from ml.reports.segments_plots import (
     plot_projection_persona,
     plot_silhouette,
     plot_sizes,
+    plot_stability,
     plot_zscores,
 )
 
@@ -57,18 +58,37 @@ def ari_meaning(ari: float | None) -> str:
     return "near-perfect recovery"
 
 
-def headline(runs: pd.DataFrame) -> str:
-    """One paragraph: the chosen k and why, the adjusted Rand index and what it means, the tree."""
-    chosen = runs.loc[runs["is_chosen"]].iloc[0]
-    k = int(chosen["k"])
+def _present(value: object) -> bool:
+    return value is not None and not pd.isna(value)
+
+
+def _how_chosen(runs: pd.DataFrame, chosen: pd.Series) -> str:
+    """Why the chosen candidate won: stability (this version) or the silhouette (older runs)."""
+    algorithms = sorted(runs["algorithm"].astype(str).unique())
     ks = runs["k"].astype(int)
     tried = f"{ks.min()}..{ks.max()}" if ks.max() > ks.min() else f"{ks.min()} only"
-    text = (
-        f"Chosen k = {k} (candidates {tried}): the best silhouette ({chosen['silhouette']:.3f};"
-        " -1 to 1, higher = tighter, better separated clusters)."
+    what = f"{chosen['algorithm']}, k = {int(chosen['k'])}"
+    pool = f"{' and '.join(algorithms)} with k {tried}"
+    if _present(chosen.get("stability")):
+        return (
+            f"Chosen {what} (candidates: {pool}): the most stable segmentation"
+            f" (stability {chosen['stability']:.3f}: adjusted Rand index between refits on two"
+            " disjoint halves of the customers, 1 = the same segments whatever the draw), the"
+            " smallest k among the near-ties; no truth is used."
+        )
+    return (
+        f"Chosen {what} (candidates: {pool}): the best silhouette"
+        f" ({chosen['silhouette']:.3f}; -1 to 1, higher = tighter, better separated clusters)."
     )
+
+
+def headline(runs: pd.DataFrame) -> str:
+    """One paragraph: the chosen method and k and why, the adjusted Rand index next to its
+    supervised ceiling and what they mean, the tree."""
+    chosen = runs.loc[runs["is_chosen"]].iloc[0]
+    text = _how_chosen(runs, chosen)
     ari = chosen.get("adjusted_rand_index")
-    if ari is None or pd.isna(ari):
+    if not _present(ari):
         text += (
             " Adjusted Rand index: not available (no true personas in the warehouse, e.g. your"
             " own data)."
@@ -77,18 +97,26 @@ def headline(runs: pd.DataFrame) -> str:
         text += (
             f" Adjusted Rand index against the simulator's personas: {ari:.3f}"
             f" ({ari_meaning(ari)}; 0 = chance agreement, 1 = perfect recovery of the personas,"
-            " negative = worse than chance)."
+            " negative = worse than chance)"
         )
+        ceiling = chosen.get("ari_ceiling")
+        if _present(ceiling) and ceiling > 0:
+            text += (
+                f", {ari / ceiling:.0%} of the supervised ceiling {ceiling:.3f} (a classifier"
+                " told the personas, cross-validated on the same behaviour)."
+            )
+        else:
+            text += "."
         scored = runs.dropna(subset=["adjusted_rand_index"])
         best = scored.loc[scored["adjusted_rand_index"].idxmax()]
-        if int(best["k"]) != k:
+        if best.name != chosen.name:
             text += (
-                f" The personas would be recovered best at k = {int(best['k'])} (adjusted Rand"
-                f" {best['adjusted_rand_index']:.3f}); k is chosen by the silhouette, which never"
-                " sees the personas."
+                f" The personas would be recovered best by {best['algorithm']} at k ="
+                f" {int(best['k'])} (adjusted Rand {best['adjusted_rand_index']:.3f}); the"
+                " choice never sees the personas."
             )
     acc = chosen.get("explanation_accuracy")
-    if acc is not None and not pd.isna(acc):
+    if _present(acc):
         text += (
             f" A depth-{EXPLANATION_DEPTH} decision tree reproduces the segment of"
             f" {acc:.1%} of customers (rules at the end of the page)."
@@ -97,9 +125,9 @@ def headline(runs: pd.DataFrame) -> str:
 
 
 def _candidates_table(runs: pd.DataFrame) -> pd.DataFrame:
-    cols = ["k", "silhouette", "inertia"]
-    if runs["adjusted_rand_index"].notna().any():
-        cols.append("adjusted_rand_index")
+    cols = ["algorithm", "k"]
+    cols += [c for c in ("stability", "silhouette", "inertia", "bic") if runs[c].notna().any()]
+    cols += [c for c in ("adjusted_rand_index", "ari_ceiling") if runs[c].notna().any()]
     table = runs[cols].copy()
     table["k"] = table["k"].astype("int64")
     table["chosen"] = np.where(runs["is_chosen"], "chosen", "")
@@ -127,14 +155,23 @@ def build_report(data: SegmentsData, title: str = "Customer segmentation") -> Re
     report = Report(title=title, subtitle=_run_subtitle(data))
     report.data.update(runs=runs, segments=data.segments)
 
-    sec = report.section("Choosing k", anchor="choosing-k")
+    sec = report.section("Choosing the method and k", anchor="choosing-k")
     sec.add_note(headline(runs))
+    if runs["stability"].notna().any():
+        fig, t = plot_stability(runs)
+        sec.add_figure(
+            fig,
+            t,
+            "Adjusted Rand index between the segmentations of two refits on disjoint seeded"
+            " halves of the fit sample (mean of the pairs); the most stable candidate wins, the"
+            " smallest k among near-ties.",
+        )
     fig, t = plot_silhouette(runs)
     sec.add_figure(
         fig,
         t,
-        "Mean silhouette of one seeded sample of clustered customers, the same for every k;"
-        " the best one picks k.",
+        "Mean silhouette of one seeded sample of clustered customers, the same for every"
+        " candidate; recorded, not choosing (older runs chose by it).",
     )
     fig, t = plot_inertia(runs)
     sec.add_figure(
@@ -147,13 +184,22 @@ def build_report(data: SegmentsData, title: str = "Customer segmentation") -> Re
         sec.add_figure(
             fig,
             t,
-            f"Agreement of each k's clusters (plus '{NO_ORDERS_SEGMENT}') with the personas of"
-            f" {TRUTH_RELATION}; recorded, never used to choose k.",
+            f"Agreement of each candidate's clusters (plus '{NO_ORDERS_SEGMENT}') with the"
+            f" personas of {TRUTH_RELATION}, and the supervised ceiling (dashed) where recorded;"
+            " never used to choose.",
         )
     sec.add_table(
         _candidates_table(runs),
         caption=f"Candidates of run {data.run_id} ({SEGMENTATION_RUNS}).",
-        formats={"silhouette": ".4f", "inertia": ",.0f", "fit_seconds": ".2f"},
+        formats={
+            "stability": ".3f",
+            "silhouette": ".4f",
+            "inertia": ",.0f",
+            "bic": ",.0f",
+            "adjusted_rand_index": ".3f",
+            "ari_ceiling": ".3f",
+            "fit_seconds": ".2f",
+        },
     )
 
     sec = report.section("Segment profiles", anchor="profiles")
@@ -191,8 +237,8 @@ def build_report(data: SegmentsData, title: str = "Customer segmentation") -> Re
         sec.add_figure(
             fig,
             t,
-            "The features k-means clustered on, scaled as it scaled them (ml.segment's"
-            f" preprocessor on the {n_clustered:,} clustered customers); red = above,"
+            "Every behaviour feature, scaled as ml.segment scaled it (its preprocessor on the"
+            f" {n_clustered:,} clustered customers); red = above,"
             f" blue = below the average. '{NO_ORDERS_SEGMENT}' has no behaviour and is left out.",
         )
     else:

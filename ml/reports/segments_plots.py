@@ -53,10 +53,20 @@ def _wrap(name: str, width: int = 16) -> str:
 def _score_by_k(
     runs: pd.DataFrame, column: str, ylabel: str, title: str, note: str = ""
 ) -> tuple[Any, str]:
-    """A line with markers over k; the chosen k as a large red marker with its value."""
+    """A line with markers over k per algorithm; the chosen candidate as a large red marker with
+    its value."""
     df = runs.dropna(subset=[column])
     fig, ax = new_figure(figsize=(6.4, 4.0))
-    ax.plot(df["k"], df[column], marker="o", color=ACCENT, label=column.replace("_", " "))
+    algorithms = df["algorithm"].astype(str) if "algorithm" in df else pd.Series("", df.index)
+    for i, (algorithm, part) in enumerate(df.groupby(algorithms, sort=True)):
+        ax.plot(
+            part["k"],
+            part[column],
+            marker="o" if i == 0 else "s",
+            linestyle="-" if i == 0 else "--",
+            color=ACCENT if i == 0 else TAB10[(i + 1) % 10],
+            label=algorithm or column.replace("_", " "),
+        )
     chosen = runs.loc[runs["is_chosen"]].iloc[0]
     if not pd.isna(chosen[column]):
         ax.plot(
@@ -80,9 +90,20 @@ def _score_by_k(
         )
     ax.margins(x=0.08, y=0.15)  # room for the chosen marker and its value
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    label_axes(ax, "k (number of k-means clusters)", ylabel)
+    label_axes(ax, "k (number of clusters)", ylabel)
     thousands(ax)
     ax.set_title(title + note, fontsize=11)
+    return fig, title
+
+
+def plot_stability(runs: pd.DataFrame) -> tuple[Any, str]:
+    fig, title = _score_by_k(
+        runs,
+        "stability",
+        "stability (adjusted Rand between refits, 0 to 1)",
+        "Stability by k",
+        " (higher = reproducible; picks the method and k)",
+    )
     return fig, title
 
 
@@ -115,7 +136,18 @@ def plot_ari(runs: pd.DataFrame) -> tuple[Any, str]:
         "Adjusted Rand index vs. true personas by k",
         " (diagnostic only)",
     )
-    fig.axes[0].axhline(0, color="black", linewidth=0.8)
+    ax = fig.axes[0]
+    ax.axhline(0, color="black", linewidth=0.8)
+    ceiling = runs["ari_ceiling"].dropna() if "ari_ceiling" in runs else pd.Series(dtype=float)
+    if len(ceiling):
+        ax.axhline(
+            float(ceiling.iloc[0]),
+            color=GREY,
+            linestyle=":",
+            linewidth=1.5,
+            label=f"supervised ceiling {float(ceiling.iloc[0]):.3f}",
+        )
+        ax.legend(fontsize=8)
     return fig, title
 
 
@@ -135,7 +167,7 @@ def plot_zscores(zscores: pd.DataFrame) -> tuple[Any, str]:
     ax.set_yticks(range(n_feat), mat.index, fontsize=8)
     ax.xaxis.set_ticks_position("top")
     ax.xaxis.set_label_position("top")
-    ax.set_xlabel("segment (k-means cluster)")
+    ax.set_xlabel("segment (cluster)")
     ax.set_ylabel("behavioural feature (log1p of counts, money, days; then standardised)")
     fig.colorbar(
         im,
@@ -287,6 +319,6 @@ def plot_contingency(table: pd.DataFrame) -> tuple[Any, str]:
         fontsize=8,
     )
     ax.set_xlabel("true persona (simulator ground truth)")
-    ax.set_ylabel("segment (k-means)")
+    ax.set_ylabel("segment")
     fig.colorbar(im, ax=ax, shrink=0.8, label="customers (count)")
     return titled(fig, ax, "Segments vs. true personas", " (customers per cell)", fontsize=11)

@@ -1,5 +1,12 @@
-"""The behaviour k-means clusters on: which columns, and how their missing values and tails are
-treated before any distance is taken (one scikit-learn Pipeline, `build_preprocessor`)."""
+"""The behaviour the segments are drawn from: which columns, and how their missing values and
+tails are treated before any distance is taken (one scikit-learn Pipeline, `build_preprocessor`).
+
+Two views of it: every behaviour feature (`BEHAVIOUR_FEATURES`: the profiles, names, rules, the
+projection and the persona ceiling) and the value view the clusters are fitted on
+(`CLUSTER_FEATURES`: what a customer pays, how much discount, how much comes back). Recency,
+frequency and tenure mostly say how long and how lately someone has been a customer (their
+lifecycle stage, which churn scores answer), and with them in the clusters split by tenure
+instead of by the kind of customer (docs/design/segmentation.md measures it)."""
 
 from __future__ import annotations
 
@@ -34,6 +41,13 @@ BEHAVIOUR_FEATURES: tuple[str, ...] = (
     "mobile_order_share",
     "avg_days_between_orders",
     "tenure_days",
+)
+#: The value view the segments are clustered on (a subset of BEHAVIOUR_FEATURES).
+CLUSTER_FEATURES: tuple[str, ...] = (
+    "avg_order_value",
+    "avg_discount_pct",
+    "return_rate",
+    "total_spend",
 )
 #: Heavy-tailed counts, money and durations: log1p before scaling (in this order).
 LOG_FEATURES: tuple[str, ...] = (

@@ -1,27 +1,29 @@
-"""Unsupervised customer segmentation (`python -m ml.segment`): k-means, k by silhouette.
+"""Unsupervised customer segmentation (`python -m ml.segment`): k-means or a Gaussian mixture,
+method and k by stability.
 
-k-means on the purchase behaviour of `marts.customer_features` (never the labels `segment` and
+Clusters the purchase behaviour of `marts.customer_features` (never the labels `segment` and
 `customer_satisfaction`, never `sim.*`):
 
 - customers without orders have no behaviour to cluster: they are the fixed segment
-  "no orders yet" (cluster_id k). Left in, they take k = 2 by themselves (the silhouette
-  always prefers that trivial split), so k-means runs on the customers with orders;
+  "no orders yet" (cluster_id k); the candidates are fitted on the customers with orders;
 - missing values are structural, so they are filled by what they mean before any statistic:
   a customer with one order has no gap between orders, and one without orders has been
   inactive for their whole tenure, so `recency_days` and `avg_days_between_orders` become
   `tenure_days`; `avg_order_value` and `avg_items_per_order` become 0 (nothing bought);
   anything else missing (`avg_discount_pct`, `return_rate`) gets the median (neutral). The
   fill, median, log1p and scaler form one scikit-learn Pipeline (`build_preprocessor`);
-- counts, money and durations are heavy-tailed, so they go through `log1p` (otherwise a few
-  big spenders make their own clusters), then every feature is standardised;
-- k runs over `--k-min..--k-max`; each k is fitted on every clustered customer (`KMeans`, or
-  `MiniBatchKMeans` above `FULL_BATCH_MAX_ROWS` customers) and scored by the silhouette on one
-  seeded sample of `--sample` customers, the same for every k (the silhouette is O(n^2)).
-  The best silhouette wins; the adjusted Rand index against `sim.customer_truth` (when that
-  table exists) is recorded for every k as a diagnostic and never picks k;
+- counts, money and durations are heavy-tailed, so they go through `log1p`, then every feature
+  is standardised;
+- the clusters are fitted on the value view (`CLUSTER_FEATURES`: order value, discount, returns,
+  spend); every (algorithm, k) over KMeans and GaussianMixture and `--k-min..--k-max` is a
+  candidate, fitted on a seeded sample and predicting everyone (`ml.segmentation.candidates`);
+  the most stable one wins, the smallest k among near-ties (stability = agreement of refits
+  on disjoint half-samples). The
+  adjusted Rand index against `sim.customer_truth` and the supervised ceiling
+  (`ml.segmentation.ceiling`) are recorded when that table exists and never choose;
 - a depth-3 decision tree on the unscaled features predicts the chosen cluster, so the
   clusters come with readable rules (and the tree's accuracy says how faithful they are);
-- each cluster gets a short name from its centre relative to the overall mean;
+- each cluster gets a short name from its mean z-scores over every behaviour feature;
 - what the segments report draws is computed here too (each segment's mean z-scores and a
   seeded sample on the first two principal components), so the report reads tables only.
 
@@ -38,9 +40,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
-from sklearn.cluster import KMeans, MiniBatchKMeans
 from sklearn.decomposition import PCA
-from sklearn.metrics import adjusted_rand_score, silhouette_score
 from sklearn.tree import DecisionTreeClassifier, export_text
 
 from ml.core.config import DEFAULT_SEED
@@ -49,84 +49,25 @@ from ml.core.runs import new_run_id
 from ml.core.tables import EXPLANATION_DEPTH, NO_ORDERS_SEGMENT
 from ml.segmentation.behaviour import (
     CATEGORIES,
+    CLUSTER_FEATURES,
     FEATURES_RELATION,
     behaviour_frame,
     build_preprocessor,
 )
+from ml.segmentation.candidates import (
+    CRITERION,
+    DEFAULT_FIT_SAMPLE,
+    DEFAULT_SILHOUETTE_SAMPLE,
+    STABILITY_TOLERANCE,
+    Candidate,
+    choose,
+    fit_candidates,
+)
+from ml.segmentation.ceiling import adjusted_rand, persona_ceiling
 
-#: Above this many customers each k is fitted with MiniBatchKMeans (full k-means gets slow).
-FULL_BATCH_MAX_ROWS = 200_000
-KMEANS_N_INIT = 1
 DEFAULT_K_MIN, DEFAULT_K_MAX = 2, 10
-#: Customers in the silhouette sample (the silhouette costs O(sample^2)).
-DEFAULT_SILHOUETTE_SAMPLE = 5_000
-
-
 #: Clustered customers kept in ml.segment_projection (a seeded sample).
 PROJECTION_POINTS = 5_000
-
-
-@dataclass
-class Candidate:
-    """One k: its fitted model, labels (0 = largest cluster) and scores."""
-
-    k: int
-    model: KMeans | MiniBatchKMeans
-    labels: np.ndarray
-    silhouette: float
-    inertia: float
-    adjusted_rand_index: float | None
-    fit_seconds: float
-
-
-def _estimator(k: int, n_rows: int, seed: int) -> KMeans | MiniBatchKMeans:
-    if n_rows > FULL_BATCH_MAX_ROWS:
-        return MiniBatchKMeans(
-            n_clusters=k, batch_size=8192, n_init=KMEANS_N_INIT, random_state=seed
-        )
-    return KMeans(n_clusters=k, n_init=KMEANS_N_INIT, random_state=seed)
-
-
-def _relabel_by_size(labels: np.ndarray, k: int) -> np.ndarray:
-    """Old label -> new label, the largest cluster first (ties: the lower old label)."""
-    sizes = np.bincount(labels, minlength=k)
-    order = sorted(range(k), key=lambda c: (-sizes[c], c))
-    mapping = np.empty(k, dtype=np.int64)
-    mapping[order] = np.arange(k)
-    return mapping
-
-
-def fit_candidates(
-    X: np.ndarray,
-    k_values: Sequence[int],
-    seed: int,
-    sample: int = DEFAULT_SILHOUETTE_SAMPLE,
-) -> list[Candidate]:
-    """Fit k-means for every k on all rows; silhouette on one seeded sample of `sample` rows."""
-    n = len(X)
-    sample_idx = None
-    if n > sample:
-        sample_idx = np.sort(np.random.default_rng(seed).choice(n, size=sample, replace=False))
-    out = []
-    for k in k_values:
-        start = time.perf_counter()
-        model = _estimator(k, n, seed).fit(X)
-        mapping = _relabel_by_size(model.labels_, k)
-        labels = mapping[model.labels_]
-        model.cluster_centers_ = model.cluster_centers_[np.argsort(mapping)]
-        xs, ls = (X, labels) if sample_idx is None else (X[sample_idx], labels[sample_idx])
-        sil = float(silhouette_score(xs, ls)) if len(np.unique(ls)) > 1 else float("nan")
-        inertia = float(((X - model.cluster_centers_[labels]) ** 2).sum())
-        out.append(Candidate(k, model, labels, sil, inertia, None, time.perf_counter() - start))
-    return out
-
-
-def choose(candidates: Sequence[Candidate]) -> Candidate:
-    """The candidate with the best silhouette (ties: the smaller k)."""
-    scored = [c for c in candidates if not np.isnan(c.silhouette)]
-    if not scored:
-        raise UserError("no k produced two or more clusters: the customers are all alike")
-    return max(scored, key=lambda c: (c.silhouette, -c.k))
 
 
 # --------------------------------------------------------------------------- names and rules
@@ -224,6 +165,7 @@ class SegmentationResult:
     profile: pd.DataFrame = field(repr=False)
     projection: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
     seconds: float = 0.0
+    ari_ceiling: float | None = None
 
 
 def segment_customers(
@@ -234,6 +176,7 @@ def segment_customers(
     k_max: int = DEFAULT_K_MAX,
     seed: int = DEFAULT_SEED,
     sample: int = DEFAULT_SILHOUETTE_SAMPLE,
+    fit_sample: int = DEFAULT_FIT_SAMPLE,
     run_id: str | None = None,
 ) -> SegmentationResult:
     """Segment `customers` (rows of marts.customer_features); `truth` = (customer_id, persona).
@@ -244,8 +187,10 @@ def segment_customers(
     scaled features (`projection`; the shares of variance go to the chosen row of `runs`).
 
     Customers without orders have no behaviour to cluster: they form the fixed segment
-    NO_ORDERS_SEGMENT (cluster_id k, after the k-means clusters 0..k-1, no distance); k-means
-    runs on the customers with at least one order.
+    NO_ORDERS_SEGMENT (cluster_id k, after the clusters 0..k-1, no distance); the candidates
+    are fitted on the value view (CLUSTER_FEATURES) of the customers with at least one order.
+    With `truth`, every candidate's adjusted Rand index and the run's supervised ceiling are
+    recorded; neither ever chooses.
     """
     start = time.perf_counter()
     if k_min < 2 or k_max < k_min:
@@ -266,7 +211,9 @@ def segment_customers(
         )
     pipeline = build_preprocessor(list(raw.columns))
     scaled = pipeline.fit_transform(raw[active])
-    X = scaled.to_numpy(dtype=np.float64)
+    cluster_cols = [c for c in CLUSTER_FEATURES if c in raw.columns]
+    X = build_preprocessor(cluster_cols).fit_transform(raw.loc[active, cluster_cols])
+    X = X.to_numpy(dtype=np.float64)
 
     persona = None
     if truth is not None:
@@ -276,20 +223,28 @@ def segment_customers(
             .astype("object")
             .to_numpy()
         )
-    candidates = fit_candidates(X, range(k_min, k_max + 1), seed, sample)
+    candidates = fit_candidates(
+        X, range(k_min, k_max + 1), seed, sample=sample, fit_sample=max(fit_sample, 2 * k_max)
+    )
     for c in candidates:
-        c.adjusted_rand_index = _adjusted_rand(persona, _all_labels(c.labels, active, c.k))
+        c.adjusted_rand_index = adjusted_rand(persona, _all_labels(c.labels, active, c.k))
     chosen = choose(candidates)
+    ceiling = persona_ceiling(scaled.to_numpy(dtype=np.float64), active, persona, seed)
 
-    centres = pd.DataFrame(chosen.model.cluster_centers_, columns=scaled.columns)
-    names = name_segments(centres)
+    # names from each segment's mean z-scores over every behaviour feature
+    zscores = scaled.groupby(chosen.labels).mean().reindex(range(chosen.k))
+    names = name_segments(zscores)
     if not active.all():
         names = unique_names([*names, NO_ORDERS_SEGMENT])
     labels = _all_labels(chosen.labels, active, chosen.k)
     # readable thresholds: the unscaled features after the fill and impute steps (no NULLs)
     rules, accuracy = explain_clusters(pipeline[:2].transform(raw), labels, names, seed)
+    centres = np.stack(
+        [X[chosen.labels == c].mean(axis=0) if (chosen.labels == c).any() else X.mean(0)
+         for c in range(chosen.k)]
+    )  # fmt: skip
     distance = np.full(n, np.nan)
-    distance[active] = np.linalg.norm(X - chosen.model.cluster_centers_[chosen.labels], axis=1)
+    distance[active] = np.linalg.norm(X - centres[chosen.labels], axis=1)
 
     created_at = pd.Timestamp(datetime.now(UTC).replace(tzinfo=None))
     segments = pd.DataFrame(
@@ -307,7 +262,6 @@ def segment_customers(
     profile.index.name = "cluster_id"
 
     projection, explained = _project(scaled, customers, chosen, names, active, seed)
-    zscores = scaled.groupby(chosen.labels).mean()
     zscore_list = [
         {"segment": names[c], "zscores": {k: float(v) for k, v in zscores.loc[c].items()}}
         for c in zscores.index
@@ -318,6 +272,9 @@ def segment_customers(
     def chosen_only(value, missing):
         return [value if flag else missing for flag in is_chosen]
 
+    def floats(values):
+        return pd.Series([np.nan if v is None else v for v in values], dtype="float64")
+
     runs = pd.DataFrame(
         {
             "run_id": pd.Series([run_id] * rows, dtype="str"),
@@ -325,18 +282,12 @@ def segment_customers(
             "silhouette": [c.silhouette for c in candidates],
             "inertia": [c.inertia for c in candidates],
             "is_chosen": is_chosen,
-            "adjusted_rand_index": pd.Series(
-                [
-                    np.nan if c.adjusted_rand_index is None else c.adjusted_rand_index
-                    for c in candidates
-                ],
-                dtype="float64",
-            ),  # fmt: skip
+            "adjusted_rand_index": floats(c.adjusted_rand_index for c in candidates),
             "n_customers": np.full(rows, n, dtype="int64"),
             "n_clustered": np.full(rows, n_active, dtype="int64"),
             "silhouette_sample_size": np.full(rows, min(sample, n_active), dtype="int64"),
             "seed": np.full(rows, seed, dtype="int64"),
-            "algorithm": pd.Series([type(c.model).__name__ for c in candidates], dtype="str"),
+            "algorithm": pd.Series([c.algorithm for c in candidates], dtype="str"),
             "features": pd.Series([json.dumps(list(raw.columns))] * rows, dtype="str"),
             "segment_names": pd.Series(chosen_only(json.dumps(names), None), dtype="str"),
             "explanation_rules": pd.Series(chosen_only(rules, None), dtype="str"),
@@ -345,12 +296,19 @@ def segment_customers(
             "segment_zscores": pd.Series(chosen_only(json.dumps(zscore_list), None), dtype="str"),
             "fit_seconds": [c.fit_seconds for c in candidates],
             "created_at": [created_at] * rows,
+            "cluster_features": pd.Series([json.dumps(cluster_cols)] * rows, dtype="str"),
+            "criterion": pd.Series([CRITERION] * rows, dtype="str"),
+            "stability": [c.stability for c in candidates],
+            "stability_tolerance": np.full(rows, STABILITY_TOLERANCE, dtype="float64"),
+            "bic": floats(c.bic for c in candidates),
+            "fit_sample_size": np.full(rows, min(max(fit_sample, 2 * k_max), n_active), "int64"),
+            "ari_ceiling": floats([ceiling] * rows),
         }
     )
     seconds = time.perf_counter() - start
     return SegmentationResult(
         run_id, chosen, candidates, names, rules, accuracy, runs, segments, profile, projection,
-        seconds,
+        seconds, ceiling,
     )  # fmt: skip
 
 
@@ -390,13 +348,3 @@ def _all_labels(active_labels: np.ndarray, active: np.ndarray, k: int) -> np.nda
     labels = np.full(len(active), k, dtype=np.int64)
     labels[active] = active_labels
     return labels
-
-
-def _adjusted_rand(persona: np.ndarray | None, labels: np.ndarray) -> float | None:
-    """Adjusted Rand index of `labels` against the personas (customers with one), else None."""
-    if persona is None:
-        return None
-    known = pd.notna(persona)
-    if not known.any():
-        return None
-    return float(adjusted_rand_score(persona[known].astype(str), labels[known]))

@@ -1,6 +1,6 @@
 """A whole `ml.segment` run: read (read-only), segment with the warehouse closed, write.
 
-ONE transaction appends the run's rows to `ml.segmentation_runs` (one per k) and replaces
+ONE transaction appends the run's rows to `ml.segmentation_runs` (one per candidate) and replaces
 `ml.customer_segments` and `ml.segment_projection`, so a failed or killed run leaves all three
 as they were. Like ml.train, a feature table whose latest quality-gate run failed is refused
 unless `skip_gate`.
@@ -18,10 +18,10 @@ from ml.core.tables import CUSTOMER_SEGMENTS, SEGMENT_PROJECTION, SEGMENTATION_R
 from ml.core.warehouse import Warehouse, open_warehouse
 from ml.quality.results import require_passing_gate
 from ml.segmentation.behaviour import BEHAVIOUR_FEATURES, FEATURES_RELATION, TRUTH_RELATION
+from ml.segmentation.candidates import DEFAULT_SILHOUETTE_SAMPLE
 from ml.segmentation.kmeans import (
     DEFAULT_K_MAX,
     DEFAULT_K_MIN,
-    DEFAULT_SILHOUETTE_SAMPLE,
     SegmentationResult,
     segment_customers,
 )

@@ -199,9 +199,12 @@ def segmentation_runs(
     *,
     stored: bool = True,
     n_clustered: int = 270,
+    ceiling: float | None = 0.8,
+    stability: bool = True,
 ) -> pd.DataFrame:
-    """`ml.segmentation_runs` rows of one run (k 2..4); `stored`: with the z-scores and the
-    shares of variance of the projection on the chosen row."""
+    """`ml.segmentation_runs` rows of one run (KMeans, k 2..4); `stored`: with the z-scores and
+    the shares of variance of the projection on the chosen row; `stability`: with the columns of
+    the stability choice (stability, bic, criterion, ari_ceiling = `ceiling`)."""
     ks = [2, 3, 4]
     ari = ari if ari is not None else [0.1, 0.4, 0.2]
     zscores = [
@@ -230,6 +233,11 @@ def segmentation_runs(
         }
     )
     frame["explanation_rules"] = frame["explanation_rules"].where(chosen, None)
+    if stability:
+        frame["criterion"] = "stability"
+        frame["stability"] = [0.95, 0.97, 0.70]
+        frame["bic"] = np.nan
+        frame["ari_ceiling"] = np.nan if ceiling is None else ceiling
     if stored:
         frame["pca_explained"] = [json.dumps([0.6, 0.3]) if c else None for c in chosen]
         frame["segment_zscores"] = [json.dumps(zscores) if c else None for c in chosen]

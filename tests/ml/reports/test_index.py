@@ -32,7 +32,7 @@ def test_writes_every_page_and_links_them(tmp_path: Path) -> None:
     assert done.index == out / "index.html"
     for href, label, _, n in done.pages:
         assert f'<a href="{href}">{label}</a>' in page and f"({n} plots)" in page
-    assert "k-means chose k = 3 segments for 300 customers (silhouette 0.350)" in page
+    assert "k-means with k = 3, chosen by stability, for 300 customers (silhouette 0.350)" in page
     assert "<td>voting</td>" in page
 
 

@@ -34,6 +34,7 @@ from tests.ml.reports import synthetic
 from tests.ml.reports.pages import alts, images
 
 TITLES = (
+    "Stability by k",
     "Silhouette by k",
     "Inertia by k (elbow)",
     "Adjusted Rand index vs. true personas by k",
@@ -68,17 +69,27 @@ def test_latest_run_is_the_newest_by_created_at() -> None:
         latest_run(new.assign(is_chosen=False))
 
 
-def test_headline_explains_the_adjusted_rand_index() -> None:
+def test_headline_explains_the_choice_and_the_adjusted_rand_index() -> None:
     runs = _runs("r", "2024-01-01", 2, [0.02, 0.6, 0.3])
     runs["explanation_accuracy"] = [0.9, np.nan, np.nan]
     text = segments_page.headline(runs)
-    assert text.startswith("Chosen k = 2 (candidates 2..4): the best silhouette (0.300")
+    assert text.startswith(
+        "Chosen KMeans, k = 2 (candidates: KMeans with k 2..4): the most stable segmentation"
+        " (stability 0.950"
+    )
+    assert "no truth is used" in text
     assert "personas: 0.020 (no better than chance; 0 = chance agreement, 1 = perfect" in text
-    assert "recovered best at k = 3 (adjusted Rand 0.600)" in text
+    assert "perfect recovery of the personas, negative = worse than chance), 2% of the" in text
+    assert "supervised ceiling 0.800 (a classifier told the personas" in text
+    assert "recovered best by KMeans at k = 3 (adjusted Rand 0.600)" in text
     assert "90.0% of customers" in text
     byo = segments_page.headline(_runs("r", "2024-01-01", 2, [None, None, None]))
     assert "Adjusted Rand index: not available" in byo
-    assert "recovered best" not in byo
+    assert "recovered best" not in byo and "ceiling" not in byo
+    older = synthetic.segmentation_runs("r", "2024-01-01", 2, [0.1, 0.2, 0.3], stability=False)
+    old_text = segments_page.headline(latest_run(older))
+    assert old_text.startswith("Chosen KMeans, k = 2 (candidates: KMeans with k 2..4): the best")
+    assert "silhouette (0.300" in old_text and "ceiling" not in old_text
     assert [segments_page.ari_meaning(v) for v in (None, -0.1, 0.1, 0.3, 0.7, 0.95)] == [
         "not available",
         "no better than chance",
@@ -138,7 +149,8 @@ def test_page_of_a_full_run(tmp_path: Path) -> None:
     assert set(titles) == set(TITLES)
     assert len({img["src"] for img in images(text)}) == n_plots, "some plots are identical"
     assert "Skipped" not in text
-    assert "Chosen k = 3 (candidates 2..4)" in html.unescape(text)
+    assert "Chosen KMeans, k = 3 (candidates: KMeans with k 2..4)" in html.unescape(text)
+    assert "of the supervised ceiling 0.800" in html.unescape(text)
     rules = str(synthetic.segmentation_runs().loc[1, "explanation_rules"])
     assert re.findall(r"<pre\b[^>]*>(.*?)</pre>", text, flags=re.S) == [html.escape(rules)]
     candidates = text.split("Candidates of run", 1)[1].split("</table>", 1)[0]
@@ -177,6 +189,7 @@ def test_a_run_of_an_older_version_skips_the_projection_with_notes(tmp_path: Pat
     assert "Standardised mean behaviour per segment" not in titles
     assert "PCA projection coloured by segment" not in titles
     assert {"Segment sizes", "Segments vs. true personas", "Silhouette by k"} <= titles
+    assert "Stability by k" in titles
     notes = " ".join(report.notes)
     assert "Skipped the standardised behaviour: run s1 was segmented by an older version" in notes
     assert "Skipped the projection: run s1 was segmented by an older version" in notes
@@ -205,7 +218,7 @@ def test_without_truth_or_profiles_the_parts_are_skipped(tmp_path: Path) -> None
     assert "PCA projection coloured by segment" in titles
     assert "PCA projection coloured by true persona" not in titles
     assert "Segments vs. true personas" not in titles
-    assert len(titles) == 6
+    assert len(titles) == 7
 
 
 def test_segments_of_another_run_and_no_segmentation_are_user_errors(tmp_path: Path) -> None:
@@ -236,7 +249,8 @@ def segmented(built_warehouse: Path, tmp_path_factory: pytest.TempPathFactory) -
     page, n_plots = segments_page.write_segments_report(workdir / "reports", path=path)
     with open_read_only(path) as wh:
         chosen = wh.query(
-            "select k, adjusted_rand_index, explanation_rules, explanation_accuracy"
+            "select algorithm, k, adjusted_rand_index, ari_ceiling, explanation_rules,"
+            " explanation_accuracy"
             " from ml.segmentation_runs where is_chosen"
         ).iloc[0]
     return {"page": page.read_text(encoding="utf-8"), "plots": n_plots, "chosen": chosen}
@@ -260,8 +274,10 @@ def test_real_run_page_has_every_titled_plot(segmented) -> None:
 def test_real_run_headline_rules_and_tables(segmented) -> None:
     page, chosen = segmented["page"], segmented["chosen"]
     text = html.unescape(page)
-    assert f"Chosen k = {int(chosen['k'])} (candidates 2..4)" in text
+    assert f"{chosen['algorithm']}, k = {int(chosen['k'])} (candidates:" in text
+    assert "with k 2..4): the most stable segmentation" in text
     assert f"personas: {chosen['adjusted_rand_index']:.3f}" in text
+    assert f"of the supervised ceiling {chosen['ari_ceiling']:.3f}" in text
     assert "0 = chance agreement, 1 = perfect recovery" in text
     assert f"{chosen['explanation_accuracy']:.1%}" in text
     assert "Skipped" not in page  # the warehouse holds every table the page reads
@@ -272,4 +288,4 @@ def test_real_run_headline_rules_and_tables(segmented) -> None:
     assert "<th class=num>mean_income</th>" in page
     assert "no orders yet" in page
     candidates = page.split("Candidates of run", 1)[1].split("</table>", 1)[0]
-    assert candidates.count("<tr>") == 1 + 3  # header + k = 2, 3, 4
+    assert candidates.count("<tr>") == 1 + 2 * 3  # header + (KMeans, GaussianMixture) x k 2..4

@@ -1,4 +1,4 @@
-"""ml.segment on the tiny warehouse: tables, choice of k, names, rules, atomic writes, dbt marts."""
+"""ml.segment on the tiny warehouse: tables, choice of method and k, names, rules, atomic writes, dbt marts."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import pytest
 
 from ml.core.errors import UserError
 from ml.core.warehouse.duckdb import DuckDBWarehouse
-from ml.segmentation import kmeans
-from ml.segmentation.behaviour import BEHAVIOUR_FEATURES
+from ml.segmentation import candidates, kmeans
+from ml.segmentation.behaviour import BEHAVIOUR_FEATURES, CLUSTER_FEATURES
 from ml.segmentation.run import run_segmentation
 from tests.conftest import run_dbt, run_python
 
@@ -64,17 +64,27 @@ def test_every_customer_gets_exactly_one_segment(segmented) -> None:
 
 
 @pytest.mark.slow
-def test_one_row_per_k_and_the_chosen_k_has_the_best_silhouette(segmented) -> None:
+def test_one_row_per_candidate_and_the_chosen_one_is_the_most_stable(segmented) -> None:
     runs = _query(segmented["warehouse"], "select * from ml.segmentation_runs")
-    assert sorted(runs["k"]) == list(range(K_MIN, K_MAX + 1))
+    assert sorted(zip(runs["algorithm"], runs["k"], strict=True)) == [
+        (a, k) for a in sorted(candidates.ALGORITHMS) for k in range(K_MIN, K_MAX + 1)
+    ]
     assert runs["run_id"].nunique() == 1
     assert runs["silhouette"].notna().all() and runs["silhouette"].between(-1, 1).all()
+    assert runs["stability"].between(-1, 1).all() and set(runs["criterion"]) == {"stability"}
+    assert runs["bic"].isna().tolist() == (runs["algorithm"] == "KMeans").tolist()
     chosen = runs[runs["is_chosen"]]
     assert len(chosen) == 1
-    assert chosen["silhouette"].iloc[0] == runs["silhouette"].max()
-    # the simulated warehouse has sim.customer_truth: every k gets an adjusted Rand index
+    best = runs["stability"].max()
+    assert chosen["stability"].iloc[0] >= best - candidates.STABILITY_TOLERANCE
+    near = runs[runs["stability"] >= best - candidates.STABILITY_TOLERANCE]
+    assert chosen["k"].iloc[0] == near["k"].min()
+    assert json.loads(chosen["cluster_features"].iloc[0]) == list(CLUSTER_FEATURES)
+    # the simulated warehouse has sim.customer_truth: every candidate gets an adjusted Rand
+    # index, and the run its supervised ceiling
     assert runs["adjusted_rand_index"].notna().all()
     assert runs["adjusted_rand_index"].between(-1, 1).all()
+    assert runs["ari_ceiling"].nunique() == 1 and runs["ari_ceiling"].between(0, 1).all()
     assert json.loads(runs["features"].iloc[0]) == list(BEHAVIOUR_FEATURES)
     assert not {"segment", "customer_satisfaction", "age", "income"} & set(
         json.loads(runs["features"].iloc[0])
@@ -142,7 +152,7 @@ def test_a_failed_write_leaves_the_previous_tables_then_history_appends(
 ) -> None:
     first = _segment(built_copy)
     before_segments = _query(built_copy, "select * from ml.customer_segments order by customer_id")
-    before_runs = _query(built_copy, "select * from ml.segmentation_runs order by k")
+    before_runs = _query(built_copy, "select * from ml.segmentation_runs order by algorithm, k")
 
     with duckdb.connect(str(built_copy)) as con:
         con.execute("create view ml.zz_blocker as select 1 as x")
@@ -160,13 +170,14 @@ def test_a_failed_write_leaves_the_previous_tables_then_history_appends(
         before_segments,
     )
     pd.testing.assert_frame_equal(
-        _query(built_copy, "select * from ml.segmentation_runs order by k"), before_runs
+        _query(built_copy, "select * from ml.segmentation_runs order by algorithm, k"), before_runs
     )
 
     monkeypatch.setattr(DuckDBWarehouse, "replace_tables", real_replace_tables)
     second = _segment(built_copy)  # same seed: the same clustering, history appended
     runs = _query(built_copy, "select * from ml.segmentation_runs")
-    assert len(runs) == 2 * (K_MAX - K_MIN + 1) and runs["run_id"].nunique() == 2
+    per_run = len(candidates.ALGORITHMS) * (K_MAX - K_MIN + 1)
+    assert len(runs) == 2 * per_run and runs["run_id"].nunique() == 2
     assert second.names == first.names
     np.testing.assert_array_equal(second.segments["cluster_id"], first.segments["cluster_id"])
 
@@ -182,13 +193,15 @@ def test_without_the_simulators_truth_adjusted_rand_is_null(built_copy: Path) ->
     counts = _query(
         built_copy,
         """
-        select count(*) as k_values, count(*) filter (where is_chosen) as chosen,
-               count(*) filter (where adjusted_rand_index is null) as null_rand
+        select count(*) as candidates, count(*) filter (where is_chosen) as chosen,
+               count(*) filter (where adjusted_rand_index is null) as null_rand,
+               count(*) filter (where ari_ceiling is null) as null_ceiling
         from ml.segmentation_runs
         """,
     ).iloc[0]
-    assert counts["k_values"] == 2 and counts["chosen"] == 1
-    assert counts["null_rand"] == 2, "NULL in SQL, not NaN"
+    n = 2 * len(candidates.ALGORITHMS)
+    assert counts["candidates"] == n and counts["chosen"] == 1
+    assert counts["null_rand"] == n and counts["null_ceiling"] == n, "NULL in SQL, not NaN"
 
 
 def test_user_errors_are_one_line(tmp_path: Path) -> None:
