@@ -6,8 +6,10 @@ and `replay` (the same compiled SQL in DuckDB alone), paired by `dbt_vs_duckdb` 
 (the steps that open the warehouse: in-process on DuckDB, in a worker on Spark) -> `size` (every
 step of one size, on either engine) -> `run` (every size, the options) -> `summary` (headline
 numbers, targets) and `comparison` (Spark beside DuckDB) -> `markdown`, `plot`, `reports`
-(bench.md, bench.png, bench.json).
+(bench.md, bench.png, bench.json). Beside them, `models` (with `models_baselines`,
+`models_project`, `models_report`) is `python -m scripts.benchmark_models`: the project against
+plain baselines on the same split of one CSV.
 
 This is the top feature layer: it may import every other `ml` package, and only
-`scripts.bench` imports it. Nothing is imported here, so a worker starts lean.
+`scripts.bench` and `scripts.benchmark_models` import it. Nothing is imported here, so a worker starts lean.
 """

@@ -88,14 +88,14 @@ def _fingerprint(frame: pd.DataFrame) -> str:
     return digest.hexdigest()
 
 
-def _resolve_target(target: pd.Series, requested: str) -> tuple[str, pd.Series, dict | None]:
+def resolve_target(target: pd.Series, requested: str) -> tuple[str, pd.Series, dict | None]:
     """The problem type, the target as numbers or labels, and the text-to-0/1 mapping if any."""
     values = target.dropna()
     if values.empty:
         raise UserError(f"target column {target.name!r} has no values")
     numeric = pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
     if pd.api.types.is_bool_dtype(values):
-        return _resolve_target(target.astype("float64"), requested)
+        return resolve_target(target.astype("float64"), requested)
     if not numeric:
         text = values.astype(str).str.strip()
         coerced = pd.to_numeric(text, errors="coerce")
@@ -222,7 +222,7 @@ def prepare_task(
         ids = pd.Series(np.arange(1, len(frame) + 1), name=id_column)
     if spec.problem not in (*PROBLEM_TYPES, "auto"):
         raise UserError(f"unknown problem type {spec.problem!r}")
-    problem, target, mapping = _resolve_target(frame[spec.target], spec.problem)
+    problem, target, mapping = resolve_target(frame[spec.target], spec.problem)
     exclude = {spec.target, id_column, *(spec.exclude or ())}
     features = select_features(frame, exclude=exclude, features=spec.features)
     labelled = np.flatnonzero(target.notna().to_numpy())
