@@ -4,13 +4,15 @@
     python -m ml.train --task loan_repayment    # one of them
     python -m ml.train --table raw.my_csv --target churned [--id customer_id] [--problem auto]
     python -m ml.train --fast                   # small search spaces (tests, quick looks)
+    python -m ml.train --time-budget 120        # seconds of hyperparameter search per task
     python -m ml.train --max-rows 200000        # train on a seeded sample of larger relations
 
 Reads the task relations once (read-only), trains with the warehouse closed, then writes in ONE
 transaction (`ml.training.run`): a failed or killed run leaves every `ml.*` table as it was.
 A relation of more than `--max-rows` rows (default 1,000,000) is trained on a seeded sample of
 that many rows; its champion then scores every row where it lies, and `ml.model_runs` records
-`rows_available` and `rows_used`.
+`rows_available` and `rows_used`. Hyperparameters are searched within `--time-budget` seconds per
+task (Optuna, seeded; `ml.training.search`), or by the grids of `--fast` / `--time-budget 0`.
 """
 
 from __future__ import annotations
@@ -29,7 +31,13 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from ml.core.cli import ArgumentParser, non_negative_int, positive_int, run
+from ml.core.cli import (
+    ArgumentParser,
+    non_negative_float,
+    non_negative_int,
+    positive_int,
+    run,
+)
 from ml.core.cli import seed as seed_type
 from ml.core.config import DEFAULT_SEED
 from ml.core.tables import PREDICTION_EXPLANATIONS
@@ -75,6 +83,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--seed", type=seed_type, default=DEFAULT_SEED, help="random seed")
     parser.add_argument("--fast", action="store_true", help="small search spaces (tests)")
+    parser.add_argument(
+        "--time-budget",
+        type=non_negative_float,
+        help="seconds of hyperparameter search per task, shared by the candidates; 0: grid "
+        f"search (default {settings.TIME_BUDGET:g}, or 0 with --fast)",
+    )
     parser.add_argument("--cost-fp", type=float, help="cost of a false positive (binary)")
     parser.add_argument("--cost-fn", type=float, help="cost of a false negative (binary)")
     parser.add_argument(
@@ -118,6 +132,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         top_k=args.top_k,
         skip_gate=args.skip_gate,
         max_rows=args.max_rows,
+        time_budget=args.time_budget
+        if args.time_budget is not None
+        else (0.0 if args.fast else settings.TIME_BUDGET),
     )
 
     result = _train_with_bars(specs, options, Console(stderr=True))

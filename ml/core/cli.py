@@ -7,6 +7,7 @@ and exit code 2, never a traceback. A bug still shows its traceback: that is for
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import re
 import sys
@@ -41,6 +42,17 @@ def positive_int(text: str) -> int:
 def non_negative_int(text: str) -> int:
     """argparse type: an integer >= 0."""
     return _whole_number(text, 0)
+
+
+def non_negative_float(text: str) -> float:
+    """argparse type: a finite number >= 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number >= 0")
+    return value
 
 
 MAX_SEED = 2**32 - 1

@@ -12,6 +12,7 @@ from importlib import metadata as importlib_metadata
 MODEL_LIBRARIES = (
     "scikit-learn",
     "xgboost-cpu",
+    "lightgbm",
     "tensorflow-cpu",
     "keras",
     "pandas",

@@ -27,8 +27,8 @@ ALL_METRICS = ("mae", "rmse", "r2", "accuracy", "precision", "recall", "f1", "ro
 #: Metrics where smaller is better; every other metric is better when larger.
 LOWER_IS_BETTER = frozenset({"mae", "rmse", "brier", "log_loss"})
 #: The base candidates every task trains, in leaderboard order, and the ensembles over them.
-BASE_MODELS = ("linear", "tree", "xgboost", "keras")
-ENSEMBLES = ("voting", "stacking")
+BASE_MODELS = ("linear", "tree", "xgboost", "lightgbm", "keras")
+ENSEMBLES = ("voting", "stacking", "selection")
 
 
 def greater_is_better(metric: str) -> bool:

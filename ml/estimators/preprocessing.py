@@ -19,15 +19,24 @@ import pandas as pd
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
+from sklearn.preprocessing import (
+    FunctionTransformer,
+    OneHotEncoder,
+    StandardScaler,
+    TargetEncoder,
+)
 
 from ml.core.errors import UserError
 
 #: A text column with more distinct values than this (and mostly unique) is an identifier or
 #: free text, not a category: it is left out of the features.
 MAX_CATEGORY_LEVELS = 200
-#: One-hot columns per categorical feature at most; the rest share the infrequent column.
+#: One-hot columns per categorical feature at most. A categorical feature with more levels than
+#: this is target-encoded instead (scikit-learn's TargetEncoder, cross-fitted: each training row's
+#: encoding is learnt on the other folds, so the model cannot read its own label through it).
 MAX_ONEHOT_COLUMNS = 30
+#: Folds of the target encoder's cross-fitting.
+TARGET_ENCODER_FOLDS = 5
 MISSING_CATEGORY = "__missing__"
 #: Numbers beyond +/- this (and infinities) are treated as missing. No real feature is that large,
 #: and the models compute in float32 (xgboost, Keras), where a scaled 1e308 overflows to inf.
@@ -45,6 +54,8 @@ class FeatureSet:
     numeric: tuple[str, ...]
     categorical: tuple[str, ...]
     dropped: dict[str, str]  # column -> why it is not a feature
+    #: the categorical columns with more than MAX_ONEHOT_COLUMNS levels (target-encoded)
+    target_encoded: tuple[str, ...] = ()
 
     @property
     def columns(self) -> list[str]:
@@ -71,6 +82,7 @@ def select_features(
         candidates = [c for c in frame.columns if c not in exclude]
     numeric: list[str] = []
     categorical: list[str] = []
+    many_levels: list[str] = []
     dropped: dict[str, str] = {}
     n = max(len(frame), 1)
     for col in candidates:
@@ -94,9 +106,11 @@ def select_features(
                 dropped[col] = "a single value"
             else:
                 categorical.append(col)
+                if levels > MAX_ONEHOT_COLUMNS:
+                    many_levels.append(col)
     if not numeric and not categorical:
         raise UserError("no usable feature columns: every candidate column was left out")
-    return FeatureSet(tuple(numeric), tuple(categorical), dropped)
+    return FeatureSet(tuple(numeric), tuple(categorical), dropped, tuple(many_levels))
 
 
 def _is_numeric_like(series: pd.Series) -> bool:
@@ -218,8 +232,13 @@ def to_model_frame(frame: pd.DataFrame, features: FeatureSet) -> pd.DataFrame:
     return pd.DataFrame(out, index=frame.index)[features.columns]
 
 
-def build_preprocessor(features: FeatureSet) -> ColumnTransformer:
-    """The ColumnTransformer for a feature set (unfitted)."""
+def build_preprocessor(
+    features: FeatureSet, *, regression: bool = False, seed: int = 0
+) -> ColumnTransformer:
+    """The ColumnTransformer for a feature set (unfitted): "num" (median imputation with missing
+    indicators, scaling), "cat" (one-hot) and "te" (cross-fitted target encoding of the
+    categorical columns with many levels: the mean target, or each class's share; `seed`
+    shuffles its folds)."""
     numeric = Pipeline(
         [
             ("impute", SimpleImputer(strategy="median", add_indicator=True)),
@@ -243,11 +262,31 @@ def build_preprocessor(features: FeatureSet) -> ColumnTransformer:
             ),
         ]
     )
+    encoded = Pipeline(
+        [
+            (
+                "as_text",
+                FunctionTransformer(fill_missing_category, feature_names_out="one-to-one"),
+            ),
+            (
+                "target",
+                TargetEncoder(
+                    target_type="continuous" if regression else "auto",
+                    cv=TARGET_ENCODER_FOLDS,
+                    shuffle=True,
+                    random_state=seed,
+                ),
+            ),
+        ]
+    )
+    one_hot = [c for c in features.categorical if c not in features.target_encoded]
     transformers = []
     if features.numeric:
         transformers.append(("num", numeric, list(features.numeric)))
-    if features.categorical:
-        transformers.append(("cat", categorical, list(features.categorical)))
+    if one_hot:
+        transformers.append(("cat", categorical, one_hot))
+    if features.target_encoded:
+        transformers.append(("te", encoded, list(features.target_encoded)))
     return ColumnTransformer(transformers, remainder="drop", verbose_feature_names_out=True)
 
 

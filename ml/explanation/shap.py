@@ -4,8 +4,8 @@
 ensemble over base Pipelines) row by row:
 
 1. every base pipeline is explained in its own transformed space Z = prep(X), with the explainer
-   that is exact for it: closed-form interventional SHAP for linear models, xgboost's TreeSHAP
-   (`pred_contribs`) for gradient boosting, shap's TreeExplainer for decision trees, and
+   that is exact for it: closed-form interventional SHAP for linear models, the boosters' own
+   TreeSHAP for gradient boosting (xgboost's `pred_contribs`, LightGBM's `pred_contrib`), shap's TreeExplainer for decision trees, and
    DeepLIFT's rescale rule averaged over reference rows (DeepSHAP, what shap.DeepExplainer does
    for Dense/ReLU networks) for the Keras MLP;
 2. contributions to a margin (log-odds, softmax logits) are carried to probabilities where the
@@ -14,7 +14,7 @@ ensemble over base Pipelines) row by row:
 3. one-hot parts and missing-value indicators are folded back into the column they come from
    (SHAP values are additive over a partition of the features);
 4. the bases' contributions are combined exactly as the ensemble combines the bases (the stacking
-   meta-learner's weights, the voting weights).
+   meta-learner's weights, the voting weights, ensemble selection's weights).
 
 So for every row, `base_value + values.sum() == output`, where `output` is the model's own raw
 output: log-odds of the positive class (binary, except soft voting and a lone decision tree, which
@@ -160,6 +160,15 @@ def _explain_xgboost(model, Z: np.ndarray):
     return phi, bias[0], bias + phi.sum(1)
 
 
+def _explain_lightgbm(model, Z: np.ndarray):
+    contribs = model.booster_.predict(Z, pred_contrib=True, num_threads=n_threads())
+    contribs = np.asarray(contribs, dtype=float)
+    n, d = len(Z), Z.shape[1]
+    contribs = contribs.reshape(n, -1, d + 1).transpose(0, 2, 1)  # (n, d+1, K): class by class
+    phi, bias = contribs[:, :-1, :], contribs[:, -1, :]
+    return phi, bias[0], bias + phi.sum(1)
+
+
 def _explain_decision_tree(model, Z: np.ndarray):
     import shap  # 1-2 s to import, for the one model kind that needs it
 
@@ -238,6 +247,9 @@ def _explain_estimator(model, Z: np.ndarray, zbar: np.ndarray, references: np.nd
     elif name.startswith("XGB"):
         phi, base, out = _explain_xgboost(model, Z)
         kind = "margin" if classifier else "value"
+    elif name.startswith("LGBM"):
+        phi, base, out = _explain_lightgbm(model, Z)
+        kind = "margin" if classifier else "value"
     elif name.startswith("DecisionTree"):
         phi, base, out = _explain_decision_tree(model, Z)
         kind = "probability" if classifier else "value"
@@ -261,7 +273,7 @@ def _feature_set(prep: ColumnTransformer) -> FeatureSet:
     for name, _, columns in prep.transformers_:
         if name == "num":
             numeric.extend(columns)
-        elif name == "cat":
+        elif name in ("cat", "te"):  # one-hot, or target-encoded
             categorical.extend(columns)
     return FeatureSet(tuple(numeric), tuple(categorical), {})
 

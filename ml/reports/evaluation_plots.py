@@ -34,9 +34,11 @@ MODEL_COLOURS = {
     "linear": "#1f77b4",
     "tree": "#8c564b",
     "xgboost": "#2ca02c",
+    "lightgbm": "#bcbd22",
     "keras": "#9467bd",
     "voting": "#ff7f0e",
     "stacking": "#17becf",
+    "selection": "#e377c2",
 }
 CLASS_COLOURS = TAB10
 

@@ -6,6 +6,10 @@ predictions for every training row. From them:
 - soft voting's CV metrics are exact: its OOF prediction is the mean of the bases' OOF predictions;
 - stacking's meta-learner is trained on the OOF predictions (as StackingRegressor/Classifier does
   internally), and its CV metrics come from cross-validating the meta-learner on them;
+- ensemble selection (Caruana et al., 2004) adds, greedily and with replacement, the base whose
+  addition most improves the primary metric of the averaged OOF predictions; the counts become
+  the weights of a soft VotingX. Its own OOF predictions are nested: each fold's weights are
+  chosen on the other folds only, so its CV metrics are not flattered by the choice;
 - the final VotingX / StackingX objects wrap the bases already fitted on the whole training set
   in `FrozenEstimator`, so assembling an ensemble refits nothing.
 
@@ -26,6 +30,12 @@ from sklearn.ensemble import (
 from sklearn.frozen import FrozenEstimator
 from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.preprocessing import LabelEncoder
+
+from ml.core.tasks import greater_is_better
+from ml.training import evaluate
+
+#: Greedy steps of ensemble selection (each adds one base, with replacement).
+SELECTION_ROUNDS = 25
 
 
 def meta_features(problem: str, predictions: list[np.ndarray]) -> np.ndarray:
@@ -77,12 +87,68 @@ def stacking_oof(
     return out[:, 1] if problem == "binary" else out
 
 
-def build_voting(problem: str, fitted: dict[str, BaseEstimator], X, y) -> BaseEstimator:
-    """Soft voting over already fitted pipelines (nothing is refitted)."""
-    estimators = [(name, FrozenEstimator(model)) for name, model in fitted.items()]
+def selection_weights(
+    problem: str,
+    oof: list[np.ndarray],
+    y: np.ndarray,
+    metric: str,
+    classes: list | None = None,
+    rounds: int = SELECTION_ROUNDS,
+) -> np.ndarray:
+    """Integer weights of ensemble selection: greedy forward selection with replacement of the
+    base whose addition to the running average most improves `metric` on (oof, y); ties go to
+    the earlier base, so the result is deterministic."""
+    preds = [np.asarray(p, dtype=float) for p in oof]
+    sign = 1.0 if greater_is_better(metric) else -1.0
+    counts = np.zeros(len(preds), dtype=int)
+    total = np.zeros_like(preds[0])
+    for _ in range(rounds):
+        n = counts.sum() + 1
+        scores = [
+            sign * evaluate.primary(problem, metric, y, (total + p) / n, classes) for p in preds
+        ]
+        best = int(np.nanargmax(np.nan_to_num(scores, nan=-np.inf)))
+        counts[best] += 1
+        total += preds[best]
+    return counts
+
+
+def selection_oof(
+    problem: str,
+    oof: list[np.ndarray],
+    y: np.ndarray,
+    fold_ids: np.ndarray,
+    metric: str,
+    classes: list | None = None,
+) -> np.ndarray:
+    """Out-of-fold predictions of ensemble selection: each held-out fold averaged with the
+    weights chosen on the other folds' rows."""
+    preds = np.stack([np.asarray(p, dtype=float) for p in oof])
+    out = np.zeros_like(preds[0])
+    for k in np.unique(fold_ids):
+        held = fold_ids == k
+        weights = selection_weights(problem, [p[~held] for p in preds], y[~held], metric, classes)
+        out[held] = np.tensordot(weights / weights.sum(), preds[:, held], axes=1)
+    return out
+
+
+def build_voting(
+    problem: str, fitted: dict[str, BaseEstimator], X, y, weights: np.ndarray | None = None
+) -> BaseEstimator:
+    """Soft voting over already fitted pipelines (nothing is refitted); bases of weight 0 are
+    left out."""
+    if weights is None:
+        weights = np.ones(len(fitted), dtype=int)
+    estimators = [
+        (name, FrozenEstimator(model))
+        for (name, model), w in zip(fitted.items(), weights, strict=True)
+        if w > 0
+    ]
+    kept = [float(w) for w in weights if w > 0]
+    uniform = len(set(kept)) == 1
     if problem == "regression":
-        return VotingRegressor(estimators).fit(X, y)
-    return VotingClassifier(estimators, voting="soft").fit(X, y)
+        return VotingRegressor(estimators, weights=None if uniform else kept).fit(X, y)
+    return VotingClassifier(estimators, voting="soft", weights=None if uniform else kept).fit(X, y)
 
 
 def build_stacking(

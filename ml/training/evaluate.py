@@ -87,6 +87,36 @@ def multiclass_metrics(
     }
 
 
+def primary(
+    problem: str,
+    metric: str,
+    y_true: np.ndarray,
+    prediction: np.ndarray,
+    classes: Sequence | None = None,
+) -> float:
+    """`score(problem, y_true, prediction, classes)[metric]`, computing that metric alone (the
+    ensemble selection evaluates it thousands of times)."""
+    if problem == "regression" and metric == "r2":
+        return float(skm.r2_score(y_true, prediction))
+    if problem == "binary" and metric == "roc_auc":
+        return _safe(skm.roc_auc_score, y_true, np.asarray(prediction, dtype=float))
+    if problem == "multiclass" and metric in ("f1", "accuracy"):
+        labels = np.asarray(classes)
+        predicted = np.argmax(np.clip(np.asarray(prediction, dtype=float), 1e-15, 1.0), axis=1)
+        actual = np.searchsorted(labels, np.asarray(y_true), sorter=np.argsort(labels))
+        actual = np.argsort(labels)[np.minimum(actual, len(labels) - 1)]
+        if metric == "accuracy":
+            return float(np.mean(predicted == actual))
+        k = len(labels)
+        tp = np.bincount(actual[predicted == actual], minlength=k)
+        fp = np.bincount(predicted, minlength=k) - tp
+        fn = np.bincount(actual, minlength=k) - tp
+        denominator = 2 * tp + fp + fn
+        f1 = np.divide(2 * tp, denominator, out=np.zeros(k), where=denominator > 0)
+        return float(f1.mean())
+    return score(problem, y_true, prediction, classes)[metric]
+
+
 def choose_threshold(
     y_true: np.ndarray,
     proba: np.ndarray,

@@ -20,7 +20,7 @@ from sklearn.model_selection import train_test_split
 from ml.core.config import DEFAULT_SEED
 from ml.core.tasks import BASE_MODELS, ENSEMBLES, greater_is_better
 from ml.serving.output import predict_values, prediction_frame
-from ml.training import ensemble, evaluate, records, settings, tuning, zoo
+from ml.training import ensemble, evaluate, records, search, settings, tuning, zoo
 from ml.training.data import TaskData
 from ml.training.oracle import oracle_metrics
 from ml.training.results import Candidate, TaskResult
@@ -140,6 +140,9 @@ def refit_on_all(
     refitted = {c.name: refit(c) for c in bases}
     if champion.name == "voting":
         return ensemble.build_voting(problem, refitted, X, y)
+    if champion.name == "selection":
+        weights = np.array([champion.params["weights"][c.name] for c in bases])
+        return ensemble.build_voting(problem, refitted, X, y, weights)
     return ensemble.build_stacking(
         problem, refitted, [c.oof for c in bases], X_train, y_train, seed
     )
@@ -157,6 +160,7 @@ class TrainOptions:
     top_k: int = settings.EXPLAIN_TOP_K
     skip_gate: bool = False  # train even if the quality gate last failed
     max_rows: int | None = settings.TRAIN_MAX_ROWS  # beyond it a seeded sample (None: no cap)
+    time_budget: float | None = None  # seconds of budgeted search (None or 0: grid search)
 
 
 def train_task(
@@ -195,9 +199,11 @@ def train_task(
 
     candidates: list[Candidate] = []
     fitted: dict[str, BaseEstimator] = {}
+    searched: dict[str, dict] = {}  # the budgeted searches' reports, by candidate
     for name in BASE_MODELS:
         t0 = time.perf_counter()
-        pipeline = zoo.make_pipeline(data.features, zoo.base_estimator(name, problem, y_tr, seed))
+        estimator = zoo.base_estimator(name, problem, y_tr, seed)
+        pipeline = zoo.make_pipeline(data.features, estimator, seed)
         if name == "keras":
             pipeline.set_params(
                 **{f"model__{k}": v for k, v in settings.KERAS_FIT[space_name].items()}
@@ -213,6 +219,14 @@ def train_task(
                 seed,
                 settings.KERAS_TRIALS[space_name],
             )
+        elif options.time_budget and name in settings.BUDGET_SHARES:
+            best, report = search.budgeted_search(
+                pipeline, settings.SEARCH_DISTRIBUTIONS[name], X_tune, y_tune, problem, metric,
+                seed, options.time_budget * settings.BUDGET_SHARES[name],
+                max_trials=settings.SEARCH_TRIALS, patience=settings.SEARCH_PATIENCE,
+                fit_params=zoo.fit_params(name, problem, y_tune),
+            )  # fmt: skip
+            searched[name] = report.as_params()
         else:
             grid = zoo.grid_for(pipeline.named_steps["model"], space[name])
             best = tuning.grid_search(
@@ -240,8 +254,10 @@ def train_task(
             )
         )
         candidates[-1].params["tuning_seconds"] = round(time.perf_counter() - t0 - fit_seconds, 2)
+        if name in searched:
+            candidates[-1].params["search"] = searched[name]
 
-    say(f"{spec.name}: assembling voting and stacking ensembles")
+    say(f"{spec.name}: assembling the ensembles ({', '.join(ENSEMBLES)})")
     oofs = [c.oof for c in candidates]
     base_seconds = sum(c.fit_seconds for c in candidates)
     for name in ENSEMBLES:
@@ -250,6 +266,15 @@ def train_task(
             oof = ensemble.voting_oof(problem, oofs)
             model = ensemble.build_voting(problem, fitted, X_tr, y_tr)
             params = {"bases": list(fitted), "voting": "soft"}
+        elif name == "selection":
+            weights = ensemble.selection_weights(problem, oofs, y_tr, metric, classes)
+            oof = ensemble.selection_oof(problem, oofs, y_tr, fold_ids, metric, classes)
+            model = ensemble.build_voting(problem, fitted, X_tr, y_tr, weights)
+            params = {
+                "bases": [n for n, w in zip(fitted, weights, strict=True) if w > 0],
+                "weights": dict(zip(fitted, (int(w) for w in weights), strict=True)),
+                "method": "greedy ensemble selection (Caruana), soft voting",
+            }
         else:
             oof = ensemble.stacking_oof(problem, oofs, y_tr, fold_ids, seed)
             model = ensemble.build_stacking(problem, fitted, oofs, X_tr, y_tr, seed)

@@ -11,6 +11,15 @@ from ml.core.tasks import greater_is_better
 from ml.training.results import TaskResult
 
 
+def _tuning(params: dict) -> str:
+    """Seconds of search, and for a budgeted search the budget and trials run."""
+    found = params.get("search")
+    if found:
+        return f"{found['seconds']:.0f}/{found['budget_seconds']:.0f} s, {found['trials']} trials"
+    seconds = params.get("tuning_seconds")
+    return "" if seconds is None else f"{seconds:.1f} s"
+
+
 def leaderboard(result: TaskResult) -> Table:
     """A rich table of a task's candidates: CV, selection score, validation, test, oracle."""
     spec = result.data.spec
@@ -22,7 +31,7 @@ def leaderboard(result: TaskResult) -> Table:
     )
     columns = ["model", f"cv {metric}", "selection", f"val {metric}", f"test {metric}"]
     columns += ["test/oracle"] if has_oracle else []
-    for col in [*columns, "fit s"]:
+    for col in [*columns, "tuning", "fit s"]:
         table.add_column(col, justify="left" if col == "model" else "right")
     sign = 1 if greater_is_better(metric) else -1
     for c in sorted(
@@ -34,8 +43,12 @@ def leaderboard(result: TaskResult) -> Table:
                f"{c.test[metric]:.4f}"]  # fmt: skip
         if has_oracle:
             row.append(f"{c.test[metric] / oracle:.3f}" if oracle else "")
-        table.add_row(*row, f"{c.fit_seconds:.1f}")
+        table.add_row(*row, _tuning(c.params), f"{c.fit_seconds:.1f}")
     notes = ["* champion: best selection score (out-of-fold + validation), refitted on all rows"]
+    if any("search" in c.params for c in result.candidates):
+        notes.append(
+            "tuning: seconds used of the candidate's budget, trials (ml.train --time-budget)"
+        )
     if has_oracle:
         notes.insert(0, f"oracle test {metric} = {oracle:.4f} (the simulator's truth)")
     table.caption = "; ".join(notes)

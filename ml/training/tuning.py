@@ -131,8 +131,8 @@ def keras_search(
         )
     except ValueError:
         X_tr, X_va, y_tr, y_va = train_test_split(X, y, test_size=0.2, random_state=seed)
-    prep = clone(pipeline.named_steps["prep"]).fit(X_tr)
-    A_tr = np.asarray(prep.transform(X_tr), dtype=np.float32)
+    prep = clone(pipeline.named_steps["prep"])  # a target encoder cross-fits the training part
+    A_tr = np.asarray(prep.fit_transform(X_tr, y_tr), dtype=np.float32)
     A_va = np.asarray(prep.transform(X_va), dtype=np.float32)
     net = pipeline.named_steps["model"]
     if problem == "regression":

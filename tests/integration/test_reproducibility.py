@@ -15,6 +15,7 @@ import duckdb
 import pandas as pd
 import pytest
 
+from ml.core.tasks import BASE_MODELS, ENSEMBLES
 from tests.conftest import DBT_BEFORE_TRAINING, TINY_CUSTOMERS, run_dbt, run_python
 
 pytestmark = pytest.mark.slow  # whole flows: the same seed trained twice
@@ -103,7 +104,7 @@ def test_dbt_builds_the_same_feature_tables(twins) -> None:
 def test_training_twice_gives_the_same_registry_rows(twins) -> None:
     sql = f"select * exclude ({', '.join(RUN_CONTEXT)}) from ml.model_runs order by model_name"
     a, b = (query(w, sql) for w in twins)
-    assert set(a["model_name"]) == {"linear", "tree", "xgboost", "keras", "voting", "stacking"}
+    assert set(a["model_name"]) == {*BASE_MODELS, *ENSEMBLES}
 
     def hyperparameters(text: str) -> dict:
         # tuning_seconds is how long the search took, not what it found

@@ -16,6 +16,7 @@ import pytest
 
 from ml import load_model
 from ml.core.errors import UserError
+from ml.core.tasks import BASE_MODELS, ENSEMBLES
 from tests.conftest import DBT_AFTER_TRAINING, run_dbt, run_python
 
 pytestmark = pytest.mark.slow  # whole flows: ml.train and ml.predict on the tiny warehouse
@@ -25,7 +26,7 @@ TASKS = {
     "customer_segment": ("marts.customer_features", "customer_id"),
     "loan_repayment": ("marts.loan_features", "loan_id"),
 }
-KINDS = {"linear", "tree", "xgboost", "keras", "voting", "stacking"}
+KINDS = {*BASE_MODELS, *ENSEMBLES}
 
 
 @pytest.fixture(scope="session")
@@ -392,6 +393,7 @@ def test_bring_your_own_csv(trained, tmp_path) -> None:
         "Income (k$)": income,
         "Property.Area": kind,
         "Dependents": rng.choice(["0", "1", "2", "3+"], n),
+        "Branch": rng.choice([f"B{i:02d}" for i in range(40)], n),  # target-encoded
         "Approved?": np.where(score > 0.3, "Y", "N"),
     })  # fmt: skip
     frame.loc[rng.choice(n, 20, replace=False), "Income (k$)"] = np.nan
@@ -400,10 +402,23 @@ def test_bring_your_own_csv(trained, tmp_path) -> None:
     run_python("scripts.load_csv", str(tmp_path / "applications.csv"), "--table", "raw.applications",
                warehouse=wh)  # fmt: skip
     proc = run_python("ml.train", "--table", "raw.applications", "--target", "Approved?",
-                      "--id", "Applicant ID", "--fast", warehouse=wh, env_extra=env)  # fmt: skip
+                      "--id", "Applicant ID", "--fast", "--time-budget", "4",
+                      warehouse=wh, env_extra=env)  # fmt: skip
     assert '"Y": 1' in proc.stdout and '"N": 0' in proc.stdout  # the mapping is reported
+    assert "trials" in proc.stdout  # the leaderboard's tuning column
     runs = _query(wh, "select * from ml.model_runs where task = 'applications'")
     assert set(runs["model_name"]) == KINDS and runs["is_champion"].sum() == 1
+    # the budgeted search ran for the searched candidates, which shared the budget
+    params = dict(zip(runs["model_name"], runs["params"], strict=True))
+    searches = {m: json.loads(p).get("search") for m, p in params.items()}
+    assert {m for m, found in searches.items() if found} == {
+        "linear",
+        "tree",
+        "xgboost",
+        "lightgbm",
+    }
+    assert sum(found["budget_seconds"] for found in searches.values() if found) == pytest.approx(4)
+    assert all(found["trials"] >= 1 for found in searches.values() if found)
     assert json.loads(runs["target_mapping"].iloc[0]) == {"Y": 1, "N": 0}
     assert runs.loc[runs["is_champion"], "test_roc_auc"].iloc[0] > 0.75
     preds = _query(wh, "select * from ml.applications_predictions")
@@ -418,7 +433,7 @@ def test_bring_your_own_csv(trained, tmp_path) -> None:
     explained = _query(wh, "select task, feature, entity_id from ml.prediction_explanations")
     mine = explained[explained["task"] == "applications"]
     assert mine["entity_id"].nunique() == n
-    assert set(mine["feature"]) <= {"Income (k$)", "Property.Area", "Dependents"}
+    assert set(mine["feature"]) <= {"Income (k$)", "Property.Area", "Dependents", "Branch"}
     assert "Income (k$)" in set(mine["feature"])
     assert set(TASKS) <= set(explained["task"])
 

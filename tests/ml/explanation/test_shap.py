@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 from scipy.special import logit
 
+from ml.core.tasks import BASE_MODELS, ENSEMBLES
 from ml.estimators.preprocessing import select_features, to_model_frame
 from ml.explanation import shap as explain
 from ml.explanation import tables
@@ -46,7 +47,7 @@ def _fit(name: str, problem: str, X, y, features):
     pipeline = make_pipeline(features, base_estimator(name, problem, y, seed=0))
     if name == "keras":
         pipeline.set_params(model__epochs=5, model__units=16, model__layers=2, model__dropout=0.1)
-    if name == "xgboost":
+    if name in ("xgboost", "lightgbm"):
         pipeline.set_params(model__n_estimators=30, model__n_jobs=1)
     return pipeline.fit(X, y)
 
@@ -69,7 +70,7 @@ def _expected_output(model, X, problem: str, explanation: explain.Explanation) -
 def fitted(request):
     problem = request.param
     frame, X, y, features = _data(problem)
-    bases = {n: _fit(n, problem, X, y, features) for n in ("linear", "tree", "xgboost", "keras")}
+    bases = {n: _fit(n, problem, X, y, features) for n in BASE_MODELS}
     oof = []
     for m in bases.values():
         p = m.predict(X) if problem == "regression" else m.predict_proba(X)
@@ -77,11 +78,12 @@ def fitted(request):
     ensembles = {
         "voting": build_voting(problem, bases, X, y),
         "stacking": build_stacking(problem, bases, oof, X, y, seed=0),
+        "selection": build_voting(problem, bases, X, y, np.array([3, 0, 2, 4, 1])),
     }
     return problem, frame, X, y, {**bases, **ensembles}
 
 
-@pytest.mark.parametrize("name", ["linear", "tree", "xgboost", "keras", "voting", "stacking"])
+@pytest.mark.parametrize("name", [*BASE_MODELS, *ENSEMBLES])
 def test_base_value_plus_shap_values_is_the_model_output(fitted, name) -> None:
     problem, _, X, _, models = fitted
     model = models[name]
@@ -98,7 +100,7 @@ def test_base_value_plus_shap_values_is_the_model_output(fitted, name) -> None:
         )
         assert e.output_space == "probability"
     elif problem == "binary":
-        native_probability = name in ("tree", "voting")
+        native_probability = name in ("tree", "voting", "selection")
         assert e.output_space == ("probability" if native_probability else "log-odds")
     else:
         assert e.output_space == "value"

@@ -13,7 +13,14 @@ from ml.core.errors import UserError
 from ml.core.tasks import TaskSpec
 from ml.core.warehouse import open_warehouse
 from ml.training import data as task_data
-from ml.training.ensemble import build_stacking, build_voting, stacking_oof, voting_oof
+from ml.training.ensemble import (
+    build_stacking,
+    build_voting,
+    selection_oof,
+    selection_weights,
+    stacking_oof,
+    voting_oof,
+)
 
 
 def test_ensembles_from_frozen_bases_refit_nothing() -> None:
@@ -38,6 +45,53 @@ def test_ensembles_from_frozen_bases_refit_nothing() -> None:
     assert voting_oof("binary", [o[:, 1] for o in oof]).shape == (500,)
 
 
+def _noisy_views(n: int = 2000, seed: int = 0):
+    """A binary target and three probability forecasts of it: good, weaker, pure noise."""
+    rng = np.random.default_rng(seed)
+    signal = rng.normal(size=n)
+    y = (rng.random(n) < 1 / (1 + np.exp(-2 * signal))).astype(int)
+    good = 1 / (1 + np.exp(-2 * (signal + rng.normal(0, 0.5, n))))
+    weaker = 1 / (1 + np.exp(-2 * (signal + rng.normal(0, 1.5, n))))
+    noise = rng.random(n)
+    return y, [noise, weaker, good]
+
+
+def test_ensemble_selection_weights_the_better_forecasts_and_skips_noise() -> None:
+    y, oof = _noisy_views()
+    weights = selection_weights("binary", oof, y, "roc_auc")
+    assert weights.sum() == 25 and weights[0] == 0  # the noise is never picked
+    assert weights[2] > weights[1]  # the better forecast weighs more
+    assert np.array_equal(weights, selection_weights("binary", oof, y, "roc_auc"))
+    # lower-is-better metrics are minimised: brier also prefers the good forecast
+    assert selection_weights("binary", oof, y, "brier").argmax() == 2
+
+
+def test_ensemble_selection_oof_chooses_each_folds_weights_without_it() -> None:
+    y, oof = _noisy_views()
+    fold_ids = np.arange(len(y)) % 4
+    nested = selection_oof("binary", oof, y, fold_ids, "roc_auc")
+    for k in range(4):
+        held = fold_ids == k
+        w = selection_weights("binary", [p[~held] for p in oof], y[~held], "roc_auc")
+        expected = sum(wi * p[held] for wi, p in zip(w / w.sum(), oof, strict=True))
+        assert np.allclose(nested[held], expected)
+
+
+def test_weighted_voting_predicts_the_weighted_mean_and_drops_zero_weights() -> None:
+    rng = np.random.default_rng(1)
+    X = pd.DataFrame({"a": rng.normal(size=300), "b": rng.normal(size=300)})
+    y = (X["a"] + rng.normal(0, 0.5, 300) > 0).astype(int).to_numpy()
+    bases = {
+        "linear": LogisticRegression().fit(X, y),
+        "tree": DecisionTreeClassifier(max_depth=3, random_state=0).fit(X, y),
+        "deep": DecisionTreeClassifier(max_depth=6, random_state=0).fit(X, y),
+    }
+    voting = build_voting("binary", bases, X, y, np.array([3, 1, 0]))
+    assert [name for name, _ in voting.estimators] == ["linear", "tree"]
+    expected = (3 * bases["linear"].predict_proba(X) + bases["tree"].predict_proba(X)) / 4
+    assert np.allclose(voting.predict_proba(X), expected)
+
+
 @pytest.mark.parametrize(
     ("values", "requested", "problem", "mapping"),
     [
@@ -51,9 +105,7 @@ def test_ensembles_from_frozen_bases_refit_nothing() -> None:
     ],
 )
 def test_target_resolution(values, requested, problem, mapping) -> None:
-    resolved, target, got_mapping = task_data._resolve_target(
-        pd.Series(values, name="t"), requested
-    )
+    resolved, target, got_mapping = task_data.resolve_target(pd.Series(values, name="t"), requested)
     assert resolved == problem
     assert got_mapping == mapping
     assert target.notna().sum() == pd.Series(values).notna().sum()
@@ -61,7 +113,7 @@ def test_target_resolution(values, requested, problem, mapping) -> None:
 
 def test_text_target_cannot_be_regression() -> None:
     with pytest.raises(UserError, match="text"):
-        task_data._resolve_target(pd.Series(["a", "b"], name="t"), "regression")
+        task_data.resolve_target(pd.Series(["a", "b"], name="t"), "regression")
 
 
 def test_task_data_does_not_depend_on_physical_row_order(tmp_path) -> None:

@@ -70,3 +70,25 @@ def test_metric_directions() -> None:
     assert greater_is_better("roc_auc")
     assert not greater_is_better("rmse")
     assert set(ALL_METRICS) >= {m for names in METRICS.values() for m in names}
+
+
+@pytest.mark.parametrize(
+    ("problem", "metric"),
+    [("regression", "r2"), ("binary", "roc_auc"), ("multiclass", "f1"),
+     ("multiclass", "accuracy"), ("binary", "brier")],
+)  # fmt: skip
+def test_primary_computes_the_same_number_as_score(problem, metric) -> None:
+    rng = np.random.default_rng(4)
+    n = 500
+    if problem == "regression":
+        y, pred, classes = rng.normal(size=n), rng.normal(size=n), None
+    elif problem == "binary":
+        y, pred, classes = rng.integers(0, 2, n), rng.random(n), None
+    else:
+        classes = [2, 5, 9, 11]  # labels that are not positions
+        y = rng.choice(classes, n)
+        pred = rng.dirichlet(np.ones(4), n)
+        pred[:, 3] = 0.0  # a class never predicted: its F1 is 0 (zero_division)
+        pred /= pred.sum(axis=1, keepdims=True)
+    expected = evaluate.score(problem, y, pred, classes)[metric]
+    assert evaluate.primary(problem, metric, y, pred, classes) == pytest.approx(expected, abs=1e-12)
