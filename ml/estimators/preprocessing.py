@@ -3,7 +3,9 @@
 Everything here is fitted inside a scikit-learn Pipeline, so cross-validation fits it on the
 training folds only. Numeric columns: median imputation with missing-value indicators, then
 standard scaling. Categorical columns: constant imputation, then one-hot encoding in which unseen
-and rare categories share an "infrequent" column, so new data never breaks scoring.
+and rare categories share an "infrequent" column, so new data never breaks scoring; a column of
+more than MAX_ONEHOT_COLUMNS levels is target-encoded instead, cross-fitted (unseen levels get the
+target's mean).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import numpy as np
 import pandas as pd
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
+from sklearn.model_selection import KFold
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import (
     FunctionTransformer,
@@ -272,9 +275,9 @@ def build_preprocessor(
                 "target",
                 TargetEncoder(
                     target_type="continuous" if regression else "auto",
-                    cv=TARGET_ENCODER_FOLDS,
-                    shuffle=True,
-                    random_state=seed,
+                    # plain K-fold: stratified folds need 5 rows of every class, which the
+                    # tuning folds of a small multiclass table do not always have
+                    cv=KFold(TARGET_ENCODER_FOLDS, shuffle=True, random_state=seed),
                 ),
             ),
         ]

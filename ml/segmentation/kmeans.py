@@ -205,9 +205,10 @@ def segment_customers(
     n = len(raw)
     active = (raw["order_count"] > 0).to_numpy()
     n_active = int(active.sum())
-    if n_active <= k_max:
+    if n_active < 2 * k_max:  # the stability refits each fit half of them
         raise UserError(
-            f"{n_active} customers with orders are too few for k up to {k_max}: lower --k-max"
+            f"{n_active} customers with orders are too few for k up to {k_max} (at least "
+            f"{2 * k_max}): lower --k-max"
         )
     pipeline = build_preprocessor(list(raw.columns))
     scaled = pipeline.fit_transform(raw[active])

@@ -127,10 +127,13 @@ def refit_xgboost(
 ) -> tuple[Pipeline, int] | None:
     """`pipeline` (preprocessing + xgboost) refitted on every labelled row of the sampled
     relation of `data` on the engine's workers, and those rows' number: its preprocessing
-    fitted on (X, y), the sample's labelled rows. None where the rows are not a sample or the
-    engine has no workers."""
+    fitted on (X, y), the sample's labelled rows. None where the rows are not a sample, the
+    engine has no workers, or a column is target-encoded (not cross-fitted on the other rows)."""
     if not data.sampled or not wh.distributed:
         return None
+    if data.features.target_encoded:  # fitted on the sample, the encoder would read the sample
+        return None  # rows' own labels when it encodes them for the refit: refit in-process
+
     problem = data.spec.problem
     prep = clone(pipeline.named_steps["prep"]).fit(X, y)
     estimator: BaseEstimator = pipeline.named_steps["model"]

@@ -43,7 +43,7 @@ class SearchReport:
     trials: int
     pruned: int
     stopped_by: str  # "budget", "patience" or "trials"
-    best_cv: float
+    best_cv: float | None  # None when no trial completed within the budget (the defaults kept)
 
     def as_params(self) -> dict[str, Any]:
         """The report as JSON-able values."""
@@ -156,6 +156,6 @@ def budgeted_search(
         trials=len(study.trials),
         pruned=sum(t.state == optuna.trial.TrialState.PRUNED for t in study.trials),
         stopped_by="budget" if out_of_time else stop.reason,
-        best_cv=float(best.value) if best is not None else float("nan"),
+        best_cv=float(best.value) if best is not None else None,
     )
     return {f"model__{k}": v for k, v in chosen.items()}, report

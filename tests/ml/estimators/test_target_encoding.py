@@ -76,3 +76,25 @@ def test_target_encoded_models_learn_and_their_explanations_add_up(problem) -> N
         np.abs(e.values[:, e.columns.index("city")]).mean()
         > np.abs(e.values[:, e.columns.index("grade")]).mean()
     )
+
+
+def test_a_small_multiclass_table_with_many_levels_cross_validates() -> None:
+    """Stratified folds would need 5 rows of each class inside every training fold: plain K-fold
+    cross-fitting does not (8 classes of 6 rows: 4 of each in each training fold)."""
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
+
+    rng = np.random.default_rng(2)
+    n = 48
+    frame = pd.DataFrame(
+        {
+            "x": rng.normal(size=n),
+            "name": pd.Series([f"n{i:02d}" for i in range(n)], dtype="str"),
+        }
+    )
+    y = np.repeat(np.arange(8), 6)
+    features = select_features(frame)
+    assert features.target_encoded == ("name",)
+    model = make_pipeline(features, base_estimator("linear", "multiclass", y, 0))
+    X = to_model_frame(frame, features)
+    scores = cross_val_score(model, X, y, cv=StratifiedKFold(3, shuffle=True, random_state=0))
+    assert np.isfinite(scores).all()

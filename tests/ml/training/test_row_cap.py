@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from ml.core.tables import MODEL_RUNS, predictions_relation
-from ml.core.tasks import BUILTIN_TASKS, TaskSpec
+from ml.core.tasks import BASE_MODELS, BUILTIN_TASKS, ENSEMBLES, TaskSpec
 from ml.core.warehouse import open_warehouse
 from ml.training import settings
 from ml.training.data import prepare_task
@@ -83,8 +83,11 @@ def train_capped(monkeypatch, engine: str, path: Path, artifacts: Path, max_rows
     return result, runs, predictions, rows
 
 
+N_CANDIDATES = len(BASE_MODELS) + len(ENSEMBLES)
+
+
 def assert_capped_run(
-    result, runs, predictions, rows: int, max_rows: int, candidates: int = 6
+    result, runs, predictions, rows: int, max_rows: int, candidates: int = N_CANDIDATES
 ) -> None:
     """What a capped run writes: both counts per candidate, every row scored by the champion."""
     new = runs[runs["run_id"] == result.run_id]
