@@ -97,14 +97,13 @@ def _score_by_k(
 
 
 def plot_stability(runs: pd.DataFrame) -> tuple[Any, str]:
-    fig, title = _score_by_k(
+    return _score_by_k(
         runs,
         "stability",
         "stability (adjusted Rand between refits, 0 to 1)",
         "Stability by k",
         " (higher = reproducible; picks the method and k)",
     )
-    return fig, title
 
 
 def plot_silhouette(runs: pd.DataFrame) -> tuple[Any, str]:

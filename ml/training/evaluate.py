@@ -103,8 +103,8 @@ def primary(
     if problem == "multiclass" and metric in ("f1", "accuracy"):
         labels = np.asarray(classes)
         predicted = np.argmax(np.clip(np.asarray(prediction, dtype=float), 1e-15, 1.0), axis=1)
-        actual = np.searchsorted(labels, np.asarray(y_true), sorter=np.argsort(labels))
-        actual = np.argsort(labels)[np.minimum(actual, len(labels) - 1)]
+        order = np.argsort(labels)  # each true label's position in `classes`
+        actual = order[np.searchsorted(labels, np.asarray(y_true), sorter=order)]
         if metric == "accuracy":
             return float(np.mean(predicted == actual))
         k = len(labels)
