@@ -213,6 +213,11 @@ class Warehouse(abc.ABC):
         """Append rows in one transaction, creating the table from `data` when it is missing
         and adding (nullable) columns `data` has that the table lacks; columns match by name."""
 
+    def append_tables(self, tables: Mapping[str, Data]) -> dict[str, int]:
+        """`append_rows` for several tables in ONE transaction: all get their rows, or none does.
+        Returns the rows appended per table."""
+        raise NotImplementedError(f"{type(self).__name__} cannot append to several tables")
+
     @abc.abstractmethod
     def table_writer(
         self, relation: str, schema: pa.Schema, *, background: bool = True

@@ -341,23 +341,27 @@ class DuckDBWarehouse(Warehouse):
         return {f"{s}.{t}": self.row_count(f"{s}.{t}") for s, t in plan}
 
     def append_rows(self, relation: str, data: Data) -> int:
-        schema, table = parse_relation(relation)
-        target = f"{quote_ident(schema)}.{quote_ident(table)}"
+        return self.append_tables({relation: data})[relation]
+
+    def append_tables(self, tables: Mapping[str, Data]) -> dict[str, int]:
         with (
-            self._writing(relation),
-            self._registered({relation: data}) as views,
+            self._writing(", ".join(tables)),
+            self._registered(tables) as views,
             self._transaction() as con,
         ):
-            view = quote_ident(views[relation])
-            con.execute(f"create schema if not exists {quote_ident(schema)}")
-            con.execute(f"create table if not exists {target} as select * from {view} limit 0")
-            have = {c.casefold() for c in con.table(f"{schema}.{table}").columns}
-            new = con.sql(f"select * from {view} limit 0")
-            for name, kind in zip(new.columns, new.types, strict=True):
-                if name.casefold() not in have:
-                    con.execute(f"alter table {target} add column {quote_ident(name)} {kind}")
-            con.execute(f"insert into {target} by name select * from {view}")
-        return len(data)
+            for relation, view_name in views.items():
+                schema, table = parse_relation(relation)
+                target = f"{quote_ident(schema)}.{quote_ident(table)}"
+                view = quote_ident(view_name)
+                con.execute(f"create schema if not exists {quote_ident(schema)}")
+                con.execute(f"create table if not exists {target} as select * from {view} limit 0")
+                have = {c.casefold() for c in con.table(f"{schema}.{table}").columns}
+                new = con.sql(f"select * from {view} limit 0")
+                for name, kind in zip(new.columns, new.types, strict=True):
+                    if name.casefold() not in have:
+                        con.execute(f"alter table {target} add column {quote_ident(name)} {kind}")
+                con.execute(f"insert into {target} by name select * from {view}")
+        return {relation: len(data) for relation, data in tables.items()}
 
     @contextlib.contextmanager
     def table_writer(

@@ -287,13 +287,21 @@ class SparkWarehouse(Warehouse):
         return {relation: rows for relation, (_, rows) in written.items()}
 
     def append_rows(self, relation: str, data: Data) -> int:
+        return self.append_tables({relation: data})[relation]
+
+    def append_tables(self, tables: Mapping[str, Data]) -> dict[str, int]:
+        """Parquet tables take no transactional insert: every table is rewritten whole (its rows,
+        then the new ones) and all are switched in together, as `replace_tables` does."""
         self._writable()
-        table = arrow_of(data)
-        if not self.exists(relation):
-            return self.replace_table(relation, table)
-        old = arrow_of(self.read_arrow(relation))  # as written: timestamps with their zone
-        merged = pa.concat_tables([old, table], promote_options="permissive")
-        return self.replace_table(relation, merged)
+        merged: dict[str, Data] = {}
+        for relation, data in tables.items():
+            table = arrow_of(data)
+            if self.exists(relation):
+                old = arrow_of(self.read_arrow(relation))  # as written: timestamps with their zone
+                table = pa.concat_tables([old, table], promote_options="permissive")
+            merged[relation] = table
+        self.replace_tables(merged)
+        return {relation: len(data) for relation, data in tables.items()}
 
     @contextlib.contextmanager
     def table_writer(

@@ -35,12 +35,26 @@ def _customer_tables() -> dict[str, np.ndarray]:
     }
 
 
-def customers(rng: np.random.Generator, n: int, as_of_day: int) -> dict[str, np.ndarray]:
-    """Latent and observed traits of every customer (clean, before the mess)."""
+def customers(
+    rng: np.random.Generator,
+    n: int,
+    as_of_day: int,
+    *,
+    signup_between: tuple[int, int] | None = None,
+    income_factor: float = 1.0,
+) -> dict[str, np.ndarray]:
+    """Latent and observed traits of every customer (clean, before the mess).
+
+    Signup days follow the base world's growth (denser towards `as_of_day`), or are uniform in
+    `signup_between` (days [lo, hi), a batch's period). `income_factor` scales every income
+    before anything that depends on it is drawn (the `income=F` drift: P(traits | income) stays).
+    """
     tables = _customer_tables()
     age = np.clip(np.round(18 + rng.gamma(3.0, 8.0, n)), 18, 90).astype(np.int32)
     a = (age - 18).astype(float)
     log_income = 10.25 + 0.035 * a - 0.0005 * a**2 + rng.normal(0.0, 0.45, n)
+    if income_factor != 1.0:
+        log_income += np.log(income_factor)
     income = np.round(np.exp(log_income), -2)
     z_inc = (log_income - 10.75) / 0.5
     z_age = (age - 42.0) / 14.0
@@ -59,9 +73,13 @@ def customers(rng: np.random.Generator, n: int, as_of_day: int) -> dict[str, np.
     region_word = lookup(rng, tables["region"], n)
     channel = lookup(rng, tables["acquisition"], n, group_key(age < 30))
     household = np.clip(1 + rng.poisson(1.3, n), 1, 6).astype(np.int32)
-    span = as_of_day - START_DAY
-    signup_day = START_DAY + np.floor(span * np.sqrt(rng.random(n))).astype(np.int32)
-    signup_day = np.minimum(signup_day, as_of_day - 1)
+    if signup_between is None:
+        span = as_of_day - START_DAY
+        signup_day = START_DAY + np.floor(span * np.sqrt(rng.random(n))).astype(np.int32)
+        signup_day = np.minimum(signup_day, as_of_day - 1)
+    else:
+        lo, hi = signup_between
+        signup_day = lo + np.floor((hi - lo) * rng.random(n)).astype(np.int32)
     return {
         "age": age,
         "income": income,

@@ -85,10 +85,14 @@ _TIMESTAMP = pa.timestamp("us")
 
 
 def raw_customers(
-    rng: np.random.Generator, c: dict[str, np.ndarray], satisfaction: np.ndarray, as_of_day: int
+    rng: np.random.Generator,
+    c: dict[str, np.ndarray],
+    satisfaction: np.ndarray,
+    as_of_day: int,
+    first_id: int = 1,
 ) -> pa.Table:
-    """Every customer once (bad ages, missing values, future signups, wrong segment labels),
-    plus exact duplicates."""
+    """Every customer once, ids from `first_id` (bad ages, missing values, future signups, wrong
+    segment labels), plus exact duplicates."""
     n = len(c["age"])
     age = c["age"].copy()
     bad_age = rows_hit(rng, n, RATES["customers.age_out_of_range"])
@@ -106,7 +110,7 @@ def raw_customers(
     wrong = rows_hit(rng, n, RATES["customers.segment_wrong"])
     observed_persona[wrong] = (observed_persona[wrong] + rng.integers(1, 4, len(wrong))) % 4
     chunk = {
-        "customer_id": np.arange(1, n + 1, dtype=np.int64),
+        "customer_id": np.arange(first_id, first_id + n, dtype=np.int64),
         "age": age,
         "age.null": mask(rng, n, RATES["customers.age_null"]),
         "income": c["income"],
@@ -139,9 +143,10 @@ def raw_customers(
 
 
 def raw_orders(
-    rng: np.random.Generator, n: int, o: dict[str, np.ndarray], as_of_day: int
+    rng: np.random.Generator, n: int, o: dict[str, np.ndarray], as_of_day: int, first_id: int = 1
 ) -> pa.Table:
-    """Clean history + extra messy rows (orphans, future, negative, missing amount)."""
+    """Clean history (ids from `first_id`) + extra messy rows (orphans, future, negative, missing
+    amount) numbered after it; orphans name customers above the `n` that exist."""
     m = len(o["amount"])
     clean = {
         "order_id": o["order_id"],
@@ -162,7 +167,7 @@ def raw_orders(
     }
     n_extra = sum(extra.values())
     mess = _take(clean, rng.integers(0, max(m, 1), n_extra))  # n_extra is 0 when m is
-    mess["order_id"] = np.arange(m + 1, m + n_extra + 1, dtype=np.int64)
+    mess["order_id"] = np.arange(first_id + m, first_id + m + n_extra, dtype=np.int64)
     mess["category.null"] = mask(rng, n_extra, RATES["orders.category_null"])
     kinds = np.repeat(np.arange(4), list(extra.values()))
     mess["customer_id"][kinds == 0] = n + 1 + rng.integers(0, max(n // 10, 10), extra["orphan"])
@@ -186,10 +191,15 @@ def raw_orders(
 
 
 def raw_loans(
-    rng: np.random.Generator, n: int, ln: dict[str, np.ndarray], as_of_day: int
+    rng: np.random.Generator,
+    n: int,
+    ln: dict[str, np.ndarray],
+    as_of_day: int,
+    first_id: int = 1,
+    purposes: Vocabulary = PURPOSE_WORDS,
 ) -> pa.Table:
-    """Every loan (orphans, future applications, bad amounts and scores, missing values), plus
-    exact duplicates; the outcome `defaulted` is the label."""
+    """Every loan, ids from `first_id` (orphans, future applications, bad amounts and scores,
+    missing values), plus exact duplicates; the outcome `defaulted` is the label."""
     k = len(ln["cust"])
     loan_cust = ln["cust"] + 1
     orphan = rows_hit(rng, k, RATES["loans.orphan"])
@@ -206,7 +216,7 @@ def raw_loans(
     emp_null = mask(rng, k, RATES["loans.employment_length_null"])
     emp_codes = np.where(rng.random(k) < 0.03, len(EMPLOYMENT), ln["emp_years"])  # n/a
     chunk = {
-        "loan_id": np.arange(1, k + 1, dtype=np.int64),
+        "loan_id": np.arange(first_id, first_id + k, dtype=np.int64),
         "customer_id": loan_cust,
         "applied_at": applied * US,
         "loan_amount": amount,
@@ -235,7 +245,7 @@ def raw_loans(
         "applied_at": _TIMESTAMP,
         "loan_amount": pa.float64(),
         "term": TERMS,
-        "purpose": PURPOSE_WORDS,
+        "purpose": purposes,
         "grade": GRADE_WORDS,
         "interest_rate": pa.float64(),
         "annual_income": pa.float64(),
@@ -250,3 +260,26 @@ def raw_loans(
         "defaulted": pa.int32(),
     }
     return _land(rng, [chunk], schema, RATES["loans.duplicate_rows"])
+
+
+def mess_orders(m: int) -> int:
+    """How many messy extra rows `raw_orders` adds to `m` clean orders."""
+    kinds = ("orphan", "in_future", "negative_amount", "amount_null")
+    return sum(int(round(m * RATES[f"orders.{kind}"])) for kind in kinds)
+
+
+def landed_rows(clean: int, table: str) -> int:
+    """Rows `raw_<table>` lands for `clean` entities: the messy extras, then the duplicates."""
+    rows = clean + mess_orders(clean) if table == "orders" else clean
+    return rows + int(round(rows * RATES[f"{table}.duplicate_rows"]))
+
+
+def with_batch(table: pa.Table, batch_id: int, loaded_at_us: int | None) -> pa.Table:
+    """`table` with the batch columns last: `batch_id` INTEGER and, when given, `loaded_at`
+    TIMESTAMP (microseconds, no zone)."""
+    n = table.num_rows
+    table = table.append_column("batch_id", pa.array(np.full(n, batch_id, np.int32), pa.int32()))
+    if loaded_at_us is None:
+        return table
+    loaded = pa.array(np.full(n, loaded_at_us, np.int64), pa.int64()).cast(_TIMESTAMP)
+    return table.append_column("loaded_at", loaded)

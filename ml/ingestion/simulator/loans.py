@@ -11,7 +11,14 @@ import functools
 
 import numpy as np
 
-from ml.ingestion.simulator.sampling import group_key, inverse_cdf, lookup, sigmoid
+from ml.ingestion.simulator.sampling import (
+    Vocabulary,
+    group_key,
+    inverse_cdf,
+    lookup,
+    sigmoid,
+    spell,
+)
 from ml.ingestion.simulator.world import (
     DAY_S,
     HOME_WORDS,
@@ -36,6 +43,7 @@ def applications(
 
 
 _PURPOSE_P = [0.42, 0.2, 0.09, 0.06, 0.04, 0.07, 0.04, 0.08]
+_PURPOSE_EFFECT = [0.0, -0.1, -0.2, 0.0, 0.7, -0.25, 0.35, 0.1]
 _HOME_P = [[0.6, 0.1, 0.27, 0.03], [0.3, 0.2, 0.47, 0.03]]  # age <= 40, > 40
 
 
@@ -65,13 +73,50 @@ def _intercept(logit: np.ndarray, target: float) -> float:
     return c
 
 
+#: The default logit's terms, each with the application features it involves (`concept=F`
+#: reverses every term t that involves F around its mean over the batch's applications:
+#: t -> 2 mean(t) - t).
+LOGIT_TERMS = {
+    "grade": ("grade",),
+    "credit_score": ("credit_score",),
+    "debt_to_income": ("debt_to_income",),
+    "debt_x_low_score": ("debt_to_income", "credit_score"),
+    "burden": ("installment_to_income",),
+    "delinquencies": ("delinquencies_2y",),
+    "revolving": ("revolving_utilization",),
+    "term": ("term",),
+    "employment": ("employment_years",),
+    "purpose": ("purpose",),
+    "renting": ("home_ownership",),
+    "prior_orders": ("prior_order_count",),
+    "prior_returns": ("prior_return_rate",),
+    "prior_discount": ("prior_avg_discount_pct",),
+    "history": ("credit_history_years",),
+}
+#: The features `concept=FEATURE` accepts.
+CONCEPT_FEATURES = tuple(dict.fromkeys(f for fs in LOGIT_TERMS.values() for f in fs))
+
+
 def loans(
     rng: np.random.Generator,
     c: dict[str, np.ndarray],
     applications: dict[str, np.ndarray],
     prior: dict[str, np.ndarray],
+    *,
+    intercept: float | None = None,
+    income_factor: np.ndarray | float = 1.0,
+    reverse: tuple[str, ...] = (),
+    purposes: Vocabulary = PURPOSE_WORDS,
+    new_purpose_share: float = 0.0,
 ) -> dict[str, np.ndarray]:
-    """Loan applications (clean) with the default probability and the drawn outcome."""
+    """Loan applications (clean) with the default probability and the drawn outcome.
+
+    `intercept` None solves for the one giving TARGET_DEFAULT_RATE (the base world; a batch
+    reuses the base world's). The drifts: `income_factor` scales the stated annual income (the
+    burden term follows it), `reverse` reverses the logit terms of these features (see
+    LOGIT_TERMS), and
+    `new_purpose_share` of the applications get the last purpose of `purposes` (logit effect 0).
+    """
     persona = c["persona"]
     tables = _loan_tables()
     cust = applications["cust"]
@@ -79,7 +124,7 @@ def loans(
     p = persona[cust]
     age = c["age"][cust].astype(float)
     income = np.exp(c["log_income"][cust])
-    annual_income = np.round(income * np.exp(rng.normal(0.0, 0.08, m)), -2)
+    annual_income = np.round(income * np.exp(rng.normal(0.0, 0.08, m)) * income_factor, -2)
     z_inc = (c["log_income"][cust] - 10.75) / 0.5
     # purchase behaviour strictly before the application
     prior_count = prior["count"]
@@ -118,26 +163,44 @@ def loans(
     installment = loan_amount * r / (1.0 - (1.0 + r) ** -months)
     burden = installment / (annual_income / 12.0)
 
+    if new_purpose_share:
+        new = rng.choice(m, size=int(round(new_purpose_share * m)), replace=False)
+        code = len(purposes.given) - 1
+        purpose_word[new] = spell(rng, np.full(len(new), code, dtype=np.int8), purposes)
+        purpose = purposes.canonical[purpose_word]
+
     low_score = credit_score < 640
-    logit = (
-        0.38 * grade
-        - 0.006 * (credit_score - 690)
-        + 3.0 * (dti - 0.25)
-        + 2.0 * dti * low_score  # interaction: debt hurts more with a weak score
-        + 9.0 * (burden - 0.06)
-        + 0.35 * delinq
-        + 0.9 * (revol - 0.5)
-        + 0.35 * term60
-        - 0.05 * emp_years
-        + np.array([0.0, -0.1, -0.2, 0.0, 0.7, -0.25, 0.35, 0.1])[purpose]
-        + 0.25 * (home == 0)
-        - 0.25 * np.log1p(prior_count)  # an engaged customer repays more often
-        + 2.5 * (prior_return - 0.1)  # serial returners default more
-        + 1.5 * (prior_discount - 0.1)
-        - 0.02 * np.minimum(history, 25)
-    )
-    # intercept chosen so the mean default probability is the target rate
-    prob = sigmoid(logit + _intercept(logit, TARGET_DEFAULT_RATE))
+    purpose_effect = np.zeros(len(purposes.given))
+    purpose_effect[: len(_PURPOSE_EFFECT)] = _PURPOSE_EFFECT
+    terms = {
+        "grade": 0.38 * grade,
+        "credit_score": -(0.006 * (credit_score - 690)),
+        "debt_to_income": 3.0 * (dti - 0.25),
+        "debt_x_low_score": 2.0 * dti * low_score,  # interaction: debt hurts more with a weak score
+        "burden": 9.0 * (burden - 0.06),
+        "delinquencies": 0.35 * delinq,
+        "revolving": 0.9 * (revol - 0.5),
+        "term": 0.35 * term60,
+        "employment": -(0.05 * emp_years),
+        "purpose": purpose_effect[purpose],
+        "renting": 0.25 * (home == 0),
+        "prior_orders": -(0.25 * np.log1p(prior_count)),  # an engaged customer repays more often
+        "prior_returns": 2.5 * (prior_return - 0.1),  # serial returners default more
+        "prior_discount": 1.5 * (prior_discount - 0.1),
+        "history": -(0.02 * np.minimum(history, 25)),
+    }
+    logit = _total(terms)
+    if intercept is None:  # chosen so the mean default probability is the target rate
+        intercept = _intercept(logit, TARGET_DEFAULT_RATE)
+    base_prob = sigmoid(logit + intercept)
+    prob = base_prob
+    if reverse:
+        flipped = {
+            # the slope reversed around the term's mean: the default rate stays comparable
+            name: 2.0 * term.mean() - term if set(LOGIT_TERMS[name]) & set(reverse) else term
+            for name, term in terms.items()
+        }
+        prob = sigmoid(_total(flipped) + intercept)
     defaulted = (rng.random(m) < prob).astype(np.int32)
     return {
         "cust": cust,
@@ -157,5 +220,16 @@ def loans(
         "open_acc": open_acc,
         "revol": np.round(revol, 4),
         "prob": prob,
+        "base_prob": base_prob,  # batch 0's formula (differs from `prob` under a concept drift)
         "defaulted": defaulted,
+        "intercept": np.float64(intercept),
     }
+
+
+def _total(terms: dict[str, np.ndarray]) -> np.ndarray:
+    """The sum of the logit's terms, in their order."""
+    values = iter(terms.values())
+    total = next(values)
+    for term in values:
+        total = total + term
+    return total

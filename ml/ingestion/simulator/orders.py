@@ -87,6 +87,36 @@ BLOCK = 1 << 14
 THREADS = min(4, os.cpu_count() or 1)
 
 
+_ATTRIBUTES = ("category_word", "returned", "items", "discount", "channel_word", "amount")
+
+
+def _attributes(
+    rng: np.random.Generator,
+    tables: dict[str, np.ndarray],
+    key: np.ndarray,
+    level: np.ndarray,
+    out: dict[str, np.ndarray],
+) -> None:
+    """Draw every order's category spelling and returned flag, items, discount, channel and
+    amount (log-normal around `level`) into the arrays of `out`; `key` is the order's group."""
+    mb = len(key)
+    code = lookup(rng, tables["category"], mb, key)  # category spelling * 2 + returned
+    np.right_shift(code, 1, out=out["category_word"])
+    np.bitwise_and(code, 1, out=out["returned"].view(np.int8))
+    lookup(rng, tables["items"], mb, key, out=out["items"])
+    discount = out["discount"]
+    np.divide(lookup(rng, tables["discount"], mb, key), 1e4, out=discount)
+    lookup(rng, tables["channel"], mb, key, out=out["channel_word"])
+    amount = out["amount"]
+    rng.standard_normal(mb, out=amount)
+    amount *= 0.55
+    amount += level
+    amount += tables["amount_offset"][code]
+    np.exp(amount, out=amount)
+    amount *= 1.0 - discount
+    np.round(amount, 2, out=amount)
+
+
 def _first_at_or_after(
     times: np.ndarray, lo: np.ndarray, hi: np.ndarray, t: np.ndarray
 ) -> np.ndarray:
@@ -118,14 +148,18 @@ def orders(
     # gamma-Poisson (negative binomial): heavy-tailed counts; scaled to ~10 orders a customer
     mean = _ORDER_RATE[persona] * np.sqrt(tenure_years + 0.25)
     mean *= np.exp(0.3 * (c["log_income"] - 10.75))  # exp(0.15 z), z = standardised log income
-    mean *= ORDERS_PER_CUSTOMER / mean.mean()
-    counts = rng.poisson(mean * rng.gamma(1.2, 1 / 1.2, n))
+    scale = ORDERS_PER_CUSTOMER / mean.mean()
+    mean *= scale
+    activity = rng.gamma(1.2, 1 / 1.2, n)  # a customer's lasting propensity to order
+    counts = rng.poisson(mean * activity)
     ends = np.cumsum(counts)
     m = int(ends[-1])
 
     # the outputs, allocated once at full length (in Arrow's pool) and filled block by block
     o = {
         "counts": counts,
+        "activity": activity,
+        "scale": np.float64(scale),
         "order_id": empty(m, np.int64),
         "customer_id": empty(m, np.int64),
         "ordered_at": empty(m, np.int64),  # microseconds since the epoch
@@ -183,23 +217,10 @@ def orders(
         np.multiply(ordered_s, US, out=o["ordered_at"][rows])
 
         key = np.repeat(group_key(p.astype(np.int32) * 2 + (c["age"][who] < 35)), cnt)
-        code = lookup(rng, tables["category"], mb, key)  # category spelling * 2 + returned
-        np.right_shift(code, 1, out=o["category_word"][rows])
-        returned = o["returned"][rows]
-        np.bitwise_and(code, 1, out=returned.view(np.int8))
-        lookup(rng, tables["items"], mb, key, out=o["items"][rows])
-        discount = o["discount"][rows]
-        np.divide(lookup(rng, tables["discount"], mb, key), 1e4, out=discount)
-        lookup(rng, tables["channel"], mb, key, out=o["channel_word"][rows])
-        amount = o["amount"][rows]
-        rng.standard_normal(mb, out=amount)
-        amount *= 0.55
         z_inc = (c["log_income"][who] - 10.75) / 0.5
-        amount += np.repeat(3.55 + 0.35 * z_inc + _AMOUNT_OFFSET[p], cnt)
-        amount += tables["amount_offset"][code]
-        np.exp(amount, out=amount)
-        amount *= 1.0 - discount
-        np.round(amount, 2, out=amount)
+        level = np.repeat(3.55 + 0.35 * z_inc + _AMOUNT_OFFSET[p], cnt)
+        _attributes(rng, tables, key, level, {name: o[name][rows] for name in _ATTRIBUTES})
+        amount, discount, returned = o["amount"][rows], o["discount"][rows], o["returned"][rows]
 
         # per-customer totals (orders are grouped by customer)
         buyers = lo + np.flatnonzero(has)
@@ -228,3 +249,63 @@ def orders(
         with ThreadPoolExecutor(max_workers=THREADS) as pool:
             list(pool.map(fill, range(len(streams))))
     return o, totals, prior
+
+
+def expected_orders(c: dict[str, np.ndarray], scale: float, tenure_days: np.ndarray) -> np.ndarray:
+    """The expected number of orders a customer has placed by `tenure_days` after signing up:
+    the base world's count model (persona, income, tenure, the customer's activity)."""
+    tenure_years = np.maximum(tenure_days, 0.0) / 365.25
+    mean = _ORDER_RATE[c["persona"]] * np.sqrt(tenure_years + 0.25)
+    mean *= np.exp(0.3 * (c["log_income"] - 10.75))
+    return mean * scale * c["activity"]
+
+
+def period_orders(
+    rng: np.random.Generator,
+    c: dict[str, np.ndarray],
+    scale: float,
+    period: tuple[int, int],
+    first_id: int,
+) -> dict[str, np.ndarray]:
+    """The orders every customer places in the days [t0, t1) of `period` (clean, sorted by
+    customer then time; ids from `first_id`; `counts` per customer).
+
+    It continues the base world: had the base world ended at t1, a customer would have
+    `expected_orders(t1)` orders, the k-th fraction of them by tenure T1 * F**power (F uniform);
+    the period holds the orders with tenure >= T0 = t0 - signup, so a customer who signed up
+    inside the period places all of theirs in it, as the base world's newest customers do.
+    """
+    t0, t1 = period
+    n = len(c["age"])
+    persona = c["persona"]
+    power = _RECENCY_POWER[persona]
+    signup = c["signup_day"].astype(np.int64)
+    t1_tenure = np.maximum(t1 - signup, 0).astype(float)
+    t0_tenure = np.clip(t0 - signup, 0, None).astype(float)
+    before = np.zeros(n)
+    np.power(t0_tenure / np.maximum(t1_tenure, 1.0), 1.0 / power, out=before)
+    counts = rng.poisson(expected_orders(c, scale, t1_tenure) * (1.0 - before))
+    cust = np.repeat(np.arange(n, dtype=np.int64), counts)
+    m = len(cust)
+    share = before[cust] + (1.0 - before[cust]) * rng.random(m)
+    tenure_s = np.floor(t1_tenure[cust] * DAY_S * share ** power[cust]).astype(np.int64)
+    ordered_s = np.clip(signup[cust] * DAY_S + tenure_s, t0 * DAY_S, t1 * DAY_S - 1)
+    ordered_s = np.maximum(ordered_s, signup[cust] * DAY_S)
+    ordered_s = ordered_s[np.lexsort((ordered_s, cust))]  # `cust` is sorted already
+    p = persona[cust]
+    key = group_key(p.astype(np.int32) * 2 + (c["age"][cust] < 35))
+    z_inc = (c["log_income"][cust] - 10.75) / 0.5
+    o = {
+        "counts": counts,
+        "order_id": np.arange(first_id, first_id + m, dtype=np.int64),
+        "customer_id": cust + 1,
+        "ordered_at": ordered_s * US,
+        "amount": np.empty(m),
+        "discount": np.empty(m),
+        "items": np.empty(m, np.int32),
+        "category_word": np.empty(m, np.int8),
+        "channel_word": np.empty(m, np.int8),
+        "returned": np.empty(m, np.bool_),
+    }
+    _attributes(rng, _order_tables(), key, 3.55 + 0.35 * z_inc + _AMOUNT_OFFSET[p], o)
+    return o

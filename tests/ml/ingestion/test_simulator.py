@@ -169,6 +169,8 @@ CONTRACT = {
         "signup_date": "DATE",
         "customer_satisfaction": "DOUBLE",
         "segment": "VARCHAR",
+        "batch_id": "INTEGER",
+        "loaded_at": "TIMESTAMP",
     },
     "raw.orders": {
         "order_id": "BIGINT",
@@ -180,6 +182,8 @@ CONTRACT = {
         "category": "VARCHAR",
         "channel": "VARCHAR",
         "is_returned": "BOOLEAN",
+        "batch_id": "INTEGER",
+        "loaded_at": "TIMESTAMP",
     },
     "raw.loans": {
         "loan_id": "BIGINT",
@@ -200,14 +204,21 @@ CONTRACT = {
         "open_accounts": "INTEGER",
         "revolving_utilization": "DOUBLE",
         "defaulted": "INTEGER",
+        "batch_id": "INTEGER",
+        "loaded_at": "TIMESTAMP",
     },
     "sim.customer_truth": {
         "customer_id": "BIGINT",
         "expected_satisfaction": "DOUBLE",
         "noise_sd": "DOUBLE",
         "persona": "VARCHAR",
+        "batch_id": "INTEGER",
     },
-    "sim.loan_truth": {"loan_id": "BIGINT", "default_probability": "DOUBLE"},
+    "sim.loan_truth": {
+        "loan_id": "BIGINT",
+        "default_probability": "DOUBLE",
+        "batch_id": "INTEGER",
+    },
     "sim.simulation_runs": {
         "seed": "BIGINT",
         "customers": "BIGINT",
@@ -217,6 +228,10 @@ CONTRACT = {
         "generate_seconds": "DOUBLE",
         "as_of_date": "DATE",
         "simulated_at": "TIMESTAMP",
+        "batch_id": "INTEGER",
+        "months": "INTEGER",
+        "drift": "VARCHAR",
+        "period_start": "DATE",
     },
 }
 
