@@ -34,6 +34,13 @@ CUSTOMERS ?= 50000
 SEED ?= 42
 TRAIN_ARGS ?=
 BENCH_ARGS ?=
+# make batch: the months one batch covers and the drift it carries (scripts.simulate --drift,
+# e.g. DRIFT=income=1.5 or DRIFT=concept=credit_score; docs/data_contract.md lists them all).
+MONTHS ?= 1
+DRIFT ?=
+# extra arguments of the dbt build of staging and marts (make run passes --full-refresh: it lands
+# a new world, so the incremental tables start again from batch 0)
+DBT_BUILD_ARGS ?=
 REPORTS_DIR ?= reports
 DBT := $(VENV)/bin/dbt
 # dbt's named selections live in dbt_project/selectors.yml: production_build is before_training
@@ -42,7 +49,7 @@ DBT := $(VENV)/bin/dbt
 # and cost ~2 s a build; `make dbt-unit` and `make test` run them); production_scores is
 # after_training (only those nodes, built after training) without them.
 
-.PHONY: help setup java run test test-fast simulate dbt-build dbt-unit gate train segment dbt-scores eda report bench docs lint clean
+.PHONY: help setup java run batch test test-fast simulate dbt-build dbt-unit gate train score monitor segment dbt-scores eda report bench docs lint clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -72,13 +79,19 @@ simulate: $(ENGINE_READY)  ## land raw.* and sim.* (CUSTOMERS=50000 SEED=42)
 	$(PY) -m scripts.simulate --customers $(CUSTOMERS) --seed $(SEED)
 
 dbt-build: $(ENGINE_READY)  ## dbt build: staging, marts, data tests, contracts (not the marts over predictions)
-	$(DBT) build --project-dir $(DBT_PROJECT_DIR) --selector production_build
+	$(DBT) build --project-dir $(DBT_PROJECT_DIR) --selector production_build $(DBT_BUILD_ARGS)
 
 dbt-unit: $(ENGINE_READY)  ## dbt's unit tests only, on a warehouse `make run` built (they read their inputs' column types)
 	$(DBT) test --project-dir $(DBT_PROJECT_DIR) --select test_type:unit
 
 train: $(ENGINE_READY)  ## python -m ml.train: tune, cross-validate, ensemble, persist, write back predictions
 	$(PY) -m ml.train --seed $(SEED) $(TRAIN_ARGS)
+
+score: $(ENGINE_READY)  ## python -m ml.score: score only the new and changed rows with each task's deployed model
+	$(PY) -m ml.score
+
+monitor: $(ENGINE_READY)  ## python -m ml.monitor: PSI and realised metric of the latest batch; exit 1 when action is needed
+	$(PY) -m ml.monitor
 
 segment: $(ENGINE_READY)  ## python -m ml.segment: customer segments (k-means or a Gaussian mixture, method and k by stability)
 	$(PY) -m ml.segment --seed $(SEED)
@@ -101,13 +114,27 @@ gate: $(ENGINE_READY)  ## Great Expectations quality gate over raw and feature t
 run: $(ENGINE_READY)  ## simulate -> raw gate -> dbt build -> feature gate -> train -> segment -> dbt marts over ml.* -> reports
 	$(MAKE) --no-print-directory simulate
 	$(PY) -m scripts.check_quality --suite raw.customers raw.orders raw.loans
-	$(MAKE) --no-print-directory dbt-build
+	$(MAKE) --no-print-directory dbt-build DBT_BUILD_ARGS=--full-refresh
 	$(PY) -m scripts.check_quality --suite marts.customer_features marts.loan_features
 	$(MAKE) --no-print-directory train
 	$(MAKE) --no-print-directory segment
 	$(MAKE) --no-print-directory dbt-scores
 	$(MAKE) --no-print-directory report
 	@echo "==> done: warehouse at $(WAREHOUSE_PATH); reports: $(REPORTS_DIR)/index.html"
+
+# Day two, after `make run`: the next period's batch through the same gates, built and scored
+# incrementally, then the drift and realised-performance marts and the monitor. The reports are
+# written whatever the monitor says; make's exit code is the monitor's (1: a feature, the score
+# or the realised metric needs action -> retrain), so a scheduler can act on it.
+batch: $(ENGINE_READY)  ## day two: simulate --append (MONTHS=1 DRIFT=...) -> raw gate -> incremental dbt -> feature gate -> ml.score -> marts -> reports -> ml.monitor
+	$(PY) -m scripts.simulate --append --months $(MONTHS) --seed $(SEED) $(if $(DRIFT),--drift $(DRIFT))
+	$(PY) -m scripts.check_quality --suite raw.customers raw.orders raw.loans
+	$(MAKE) --no-print-directory dbt-build
+	$(PY) -m scripts.check_quality --suite marts.customer_features marts.loan_features
+	$(MAKE) --no-print-directory score
+	$(MAKE) --no-print-directory dbt-scores
+	$(MAKE) --no-print-directory report
+	$(PY) -m ml.monitor
 
 test: $(STAMP) java  ## run the whole test suite (what CI runs)
 	$(PY) -m pytest -n 2 --dist loadfile

@@ -23,6 +23,12 @@ EXPLANATION_DEPTH = 3
 #: A seeded sample of segmented customers on the first two principal components of the scaled
 #: features, with their segment's centre in z-scores (the segments report).
 SEGMENT_PROJECTION = "ml.segment_projection"
+#: Each trained champion's reference profile: bins and shares of its training rows' features and
+#: scores (ml.train; the drift marts compare every batch with it).
+REFERENCE_PROFILES = "ml.reference_profiles"
+#: Every score a model gave, with the batch and the hash of the feature values it was given
+#: (ml.train and ml.score append; ml.score rescores only what changed since).
+SCORE_LOG = "ml.score_log"
 #: Every expectation of every quality-gate run.
 GATE_RESULTS = "quality.check_results"
 
@@ -39,6 +45,8 @@ OWNED = frozenset(
         SEGMENTATION_RUNS,
         CUSTOMER_SEGMENTS,
         SEGMENT_PROJECTION,
+        REFERENCE_PROFILES,
+        SCORE_LOG,
     )
 )
 

@@ -66,6 +66,11 @@ class TaskSpec:
     exclude: tuple[str, ...] = ()  # other labels and columns that must never be features
     oracle: Oracle | None = None
     description: str = ""
+    #: Which rows of the relation a batch's drift is measured on (the monitoring marts):
+    #: "snapshot" (every row as it stands after the batch: entities whose features evolve, such
+    #: as customers) or "arrivals" (the rows that arrived in the batch: events whose features are
+    #: fixed when they happen, such as loan applications).
+    batch_population: str = "snapshot"
 
     def metric(self, problem: str | None = None) -> str:
         """The primary metric (for `problem` once `auto` has been resolved)."""
@@ -74,8 +79,13 @@ class TaskSpec:
 
 #: Labels of marts.customer_features: neither may be a feature of the other's task.
 _CUSTOMER_LABELS = ("customer_satisfaction", "segment")
+#: Bookkeeping columns of the feature marts, never features: the batch of the row's version.
+_BATCH_COLUMNS = ("batch_id",)
 _customer_task = functools.partial(
-    TaskSpec, relation="marts.customer_features", id_column="customer_id", exclude=_CUSTOMER_LABELS
+    TaskSpec,
+    relation="marts.customer_features",
+    id_column="customer_id",
+    exclude=(*_CUSTOMER_LABELS, *_BATCH_COLUMNS),
 )
 _customer_truth = functools.partial(Oracle, "sim.customer_truth", "customer_id")
 
@@ -102,7 +112,8 @@ BUILTIN_TASKS: dict[str, TaskSpec] = {
             target="defaulted",
             problem="binary",
             id_column="loan_id",
-            exclude=("customer_id", "applied_at"),
+            exclude=("customer_id", "applied_at", *_BATCH_COLUMNS),
+            batch_population="arrivals",
             oracle=Oracle("sim.loan_truth", "loan_id", "default_probability", kind="probability"),
             description="probability that a loan application is not repaid",
         ),

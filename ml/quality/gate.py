@@ -46,6 +46,27 @@ SCHEMA_EXPECTATIONS = frozenset(
 )
 
 
+def _latest_load(warehouse: Warehouse, table: str, schema: pd.DataFrame) -> str | None:
+    """The as-of date once batches are appended (rows carry `loaded_at`): the date of the table's
+    latest load, or for a table without `loaded_at` (a feature mart) the latest load of any raw
+    table; None (the dbt var as_of_date) when nothing carries a load time. A later batch's rows
+    are then not "in the future": dbt checks each row against its own batch's load."""
+    if "loaded_at" in schema.columns:
+        sources = [table]
+    else:
+        sources = [
+            r.relation
+            for r in warehouse.relations("raw")
+            if "loaded_at" in warehouse.describe(r.relation).names
+        ]
+    if not sources:
+        return None
+    union = " union all ".join(f"select max(loaded_at) as latest from {s}" for s in sources)
+    latest = warehouse.query(f"select max(latest) as latest from ({union}) as loads")["latest"]
+    value = latest.iloc[0]
+    return None if pd.isna(value) else pd.Timestamp(value).date().isoformat()
+
+
 def validate_suite(
     warehouse: Warehouse,
     spec: SuiteSpec,
@@ -61,8 +82,12 @@ def validate_suite(
     with the table's number of rows.
     """
     start = time.perf_counter()
-    params = suite_parameters() if parameters is None else parameters
     schema = read_schema(warehouse, spec.table)
+    params = (
+        suite_parameters(_latest_load(warehouse, spec.table, schema))
+        if parameters is None
+        else parameters
+    )
     rows = warehouse.row_count(spec.table)
     expectations = spec.expectations
     groups: dict[tuple[str, ...] | None, list[int]] = {}

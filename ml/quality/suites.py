@@ -3,6 +3,7 @@ table (`meta.table`), loaded, checked and selected by name, raw before marts."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -90,9 +91,18 @@ def select_suites(suites: Mapping[str, SuiteSpec], names: Iterable[str] | None) 
     return [s for s in suites.values() if s.name in wanted]
 
 
-def suite_parameters(as_of_date: str | None = None) -> dict[str, str]:
-    """Values for the `$PARAMETER`s the suites use (`as_of_date`: the dbt var by default)."""
-    return {"as_of_date": f"{as_of_date or config.as_of_date()}T00:00:00"}
+#: The first day of the simulated world (docs/data_contract.md): day counts cannot exceed the
+#: days from it to the as-of date.
+WORLD_START = dt.date(2018, 1, 1)
+
+
+def suite_parameters(as_of_date: str | None = None) -> dict[str, str | float]:
+    """Values for the `$PARAMETER`s the suites use: `as_of_date` (the dbt var by default; the
+    latest load once batches are appended) and `world_span_days`, the days from the world's start
+    to it (the largest tenure or recency a row can have)."""
+    day = as_of_date or config.as_of_date()
+    span = (dt.date.fromisoformat(day) - WORLD_START).days
+    return {"as_of_date": f"{day}T00:00:00", "world_span_days": float(span)}
 
 
 def columns_named(expectation: Mapping[str, Any]) -> tuple[str, ...]:

@@ -1,5 +1,5 @@
 """Every report, and the index page linking them: the EDA page, a page per trained task, the
-segments page, and `index.html` with the champions and the chosen segmentation.
+segments page, the monitoring page, and `index.html` with the champions and the chosen segmentation.
 
 A part whose data is missing (no model trained yet, no segmentation) is listed on the index as
 not available, with the reason; the other parts are still written.
@@ -22,6 +22,7 @@ from ml.reports.eda_data import collect_eda
 from ml.reports.eda_page import build_report as build_eda_report
 from ml.reports.model_data import latest_runs
 from ml.reports.model_page import write_model_reports
+from ml.reports.monitoring_page import write_monitoring_report
 from ml.reports.page import Report, render
 from ml.reports.reading import as_bool, open_read_only
 from ml.reports.segments_page import write_segments_report
@@ -183,5 +184,11 @@ def write_reports(
         )
     except UserError as err:
         missing.append(("Segment report", str(err)))
+    try:
+        page, n_plots = write_monitoring_report(out, path=path)
+        written(page, n_plots, "Monitoring", "drift (PSI) of features and scores and realised "
+                "performance, per batch")  # fmt: skip
+    except UserError as err:
+        missing.append(("Monitoring", str(err)))
     index = render(index_report(pages, missing, best, segments), out)
     return Written(index=index, pages=pages, missing=missing)

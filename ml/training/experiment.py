@@ -22,6 +22,7 @@ from ml.core.tasks import BASE_MODELS, ENSEMBLES, greater_is_better
 from ml.serving.output import predict_values, prediction_frame
 from ml.training import ensemble, evaluate, records, search, settings, tuning, zoo
 from ml.training.data import TaskData
+from ml.training.monitoring import day_two_frames
 from ml.training.oracle import oracle_metrics
 from ml.training.results import Candidate, TaskResult
 
@@ -311,14 +312,16 @@ def train_task(
     champion.refit_seconds = time.perf_counter() - t0
     champion.model = deployed
 
+    say(f"{spec.name}: scoring {len(data.X_all):,} rows with the champion ({champion.name})")
+    layout = records.output_layout(data, champion.threshold)
+    values = predict_values(champion.model, data.X_all, problem, classes)
+    predictions = prediction_frame(layout, values, data.ids, run_id, champion.name)
+    profile, score_log = day_two_frames(
+        data, predictions, run_id, champion.name, champion.test.get(metric, float("nan"))
+    )
     if data.sampled:  # the relation's every row, where it lies, as the run is written
         say(f"{spec.name}: the champion scores all {data.rows_available:,} rows when written")
         predictions = pd.DataFrame()
-    else:
-        say(f"{spec.name}: scoring {len(data.X_all):,} rows with the champion ({champion.name})")
-        layout = records.output_layout(data, champion.threshold)
-        values = predict_values(champion.model, data.X_all, problem, classes)
-        predictions = prediction_frame(layout, values, data.ids, run_id, champion.name)
     result = TaskResult(
         data=data,
         run_id=run_id,
@@ -328,6 +331,8 @@ def train_task(
         split_sizes={"train": len(train), "val": len(val), "test": len(test), "folds": n_folds},
         predictions=predictions,
         runs=pd.DataFrame(),
+        profile=profile,
+        score_log=score_log,
         seconds=0.0,
     )
     result.evaluation = records.evaluation_frame(result, {"validation": val, "test": test})

@@ -56,3 +56,5 @@ class TaskResult:
     importance: pd.DataFrame = field(default_factory=pd.DataFrame)  # ml.feature_importance
     shap_sample: pd.DataFrame = field(default_factory=pd.DataFrame)  # ml.shap_sample
     explain_seconds: float = 0.0
+    profile: pd.DataFrame = field(default_factory=pd.DataFrame)  # ml.reference_profiles
+    score_log: pd.DataFrame = field(default_factory=pd.DataFrame)  # ml.score_log

@@ -2,7 +2,8 @@
 
 The relations are read once (read-only) and the models train with the warehouse closed, so other
 processes may read it meanwhile; then ONE transaction writes `ml.model_runs` and
-`ml.feature_importance` (appended), `ml.<task>_predictions` (replaced), and the tasks' rows of
+`ml.feature_importance`, `ml.reference_profiles` and `ml.score_log` (appended),
+`ml.<task>_predictions` (replaced), and the tasks' rows of
 `ml.prediction_explanations`, `ml.shap_sample` and `ml.evaluation_predictions` (replaced per
 task). A failed or killed run leaves every `ml.*` table as it was.
 
@@ -29,6 +30,8 @@ from ml.core.tables import (
     FEATURE_IMPORTANCE,
     MODEL_RUNS,
     PREDICTION_EXPLANATIONS,
+    REFERENCE_PROFILES,
+    SCORE_LOG,
     SHAP_SAMPLE,
     predictions_relation,
 )
@@ -128,6 +131,8 @@ def write_results(results: Sequence[TaskResult]) -> dict[str, int]:
     explanations = _combined([r.explanations for r in results])
     importance = _combined([r.importance for r in results])
     sample = _combined([r.shap_sample for r in results])
+    profiles = _combined([r.profile for r in results])
+    score_log = _combined([r.score_log for r in results])
     with open_warehouse() as wh:
         scored = _score_relations(wh, results)
         tables = {
@@ -140,6 +145,10 @@ def write_results(results: Sequence[TaskResult]) -> dict[str, int]:
                 PREDICTION_EXPLANATIONS, explanations, "task"
             )
             tables[SHAP_SAMPLE] = wh.replaced_where(SHAP_SAMPLE, sample, "task")
+        if not profiles.empty:
+            tables[REFERENCE_PROFILES] = wh.appended(REFERENCE_PROFILES, profiles)
+        if not score_log.empty:
+            tables[SCORE_LOG] = wh.appended(SCORE_LOG, score_log)
         for r in results:
             if not r.data.sampled:
                 tables[predictions_relation(r.data.spec.name)] = r.predictions

@@ -54,7 +54,8 @@ def test_selectors_are_defined_and_used_by_the_makefile_and_the_tests():
         text=True,
         check=True,
     )
-    builds = [line for line in dry.stdout.splitlines() if " build --project-dir " in line]
+    # (dbt-build ends with $(DBT_BUILD_ARGS): empty here, --full-refresh from `make run`)
+    builds = [line.rstrip() for line in dry.stdout.splitlines() if " build --project-dir " in line]
     assert len(builds) == 2
     assert builds[0].endswith("--selector production_build")
     assert builds[1].endswith("--selector production_scores")

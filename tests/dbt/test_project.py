@@ -24,6 +24,8 @@ pytestmark = pytest.mark.slow
 
 ENTITIES = {"customers": "customer_id", "orders": "order_id", "loans": "loan_id"}
 AS_OF = pd.Timestamp("2026-01-01")
+#: The batch columns of a raw row the simulator lands: batch 0, loaded on the as-of date.
+BATCH_0 = "0, timestamp '2026-01-01 00:00:00'"
 
 #: Rejection reasons per entity, in the order the contract gives them, then the id conflict.
 REASONS = {
@@ -424,12 +426,14 @@ def test_crafted_mess_is_rejected_and_features_do_not_leak(built_copy, tmp_path)
         first_customer = db.execute(
             "select * from raw.customers where customer_id = ?", [customer_id]
         ).fetchone()
+        # rows of batch 0 (the batch the simulator landed), rebuilt with --full-refresh below
         db.execute(
-            """
+            f"""
             insert into raw.orders values
-                (?, ?, ?, 10.0, 0.1, 1, 'Home', 'Mobile App', false),
-                (?, ?, ? - interval 1 second, 20.0, 0.1, 1, '  GROCERY ', 'web', false),
-                (?, ?, ? + interval 1 day, 30.0, 0.1, 1, 'knitting', 'carrier pigeon', false)
+                (?, ?, ?, 10.0, 0.1, 1, 'Home', 'Mobile App', false, {BATCH_0}),
+                (?, ?, ? - interval 1 second, 20.0, 0.1, 1, '  GROCERY ', 'web', false, {BATCH_0}),
+                (?, ?, ? + interval 1 day, 30.0, 0.1, 1, 'knitting', 'carrier pigeon', false,
+                 {BATCH_0})
             """,
             [
                 next_order,
@@ -451,8 +455,8 @@ def test_crafted_mess_is_rejected_and_features_do_not_leak(built_copy, tmp_path)
         db.execute(
             f"insert into raw.customers values ({', '.join('?' * len(conflicting))})", conflicting
         )
-    # every data test still holds
-    run_dbt("build", *DBT_BEFORE_TRAINING, warehouse=built_copy, workdir=tmp_path)
+    # every data test still holds (a full refresh: the rows joined a batch already staged)
+    run_dbt("build", *DBT_BEFORE_TRAINING, "--full-refresh", warehouse=built_copy, workdir=tmp_path)
     with duckdb.connect(str(built_copy), read_only=True) as db:
         new_prior = db.execute(
             "select prior_order_count from marts.loan_features where loan_id = ?", [loan_id]

@@ -139,9 +139,10 @@ def test_report_lists_pages_and_what_was_not_written(
     assert lines[0] == f"{eda_page}: {n} plots"
     assert lines[1].startswith("not written: Model reports (ml.model_runs not found")
     assert lines[2].startswith("not written: Segment report (ml.segmentation_runs not found")
+    assert lines[3].startswith("not written: Monitoring (marts.monitoring_drift does not exist")
     assert re.fullmatch(rf"{re.escape(str(out / 'index.html'))}: 1 pages, {n} plots \(.+ s\)",
-                        lines[3])  # fmt: skip
-    assert len(lines) == 4
+                        lines[4])  # fmt: skip
+    assert len(lines) == 5
 
 
 @pytest.mark.slow
@@ -154,8 +155,9 @@ def test_python_m_report_writes_every_page(warehouse: Path, tmp_path: Path) -> N
         str(out / "models" / "t.html"),
         str(out / "segments.html"),
     ]
-    assert lines[3].startswith(f"{out / 'index.html'}: 3 pages, ")
-    assert len(lines) == 4
+    assert lines[3].startswith("not written: Monitoring (")
+    assert lines[4].startswith(f"{out / 'index.html'}: 3 pages, ")
+    assert len(lines) == 5
 
 
 @pytest.mark.slow

@@ -1,97 +1,30 @@
--- One row per staged loan application: the application, derived affordability ratios, the
--- applicant's traits and their order behaviour strictly before `applied_at` (no leakage), and the
--- label. Column names, order and types are a contract (Python reads it).
+-- One row per staged loan application: the latest version of loan_feature_versions (the
+-- application, affordability ratios, the applicant's traits and their order behaviour strictly
+-- before `applied_at`, and the label), with the batch of that version last. A loan has one
+-- version (only its own row touches it); the view keeps the latest all the same, like
+-- customer_features. Column names, order and types are a contract (Python reads it).
+
+{{ config(materialized='view') }}
 
 with
 
-loans as (select * from {{ ref('stg_loans') }}),
-customers as (select * from {{ ref('stg_customers') }}),
-prior_orders as (select * from {{ ref('int_loans_prior_orders_aggregated') }}),
+versions as (select * from {{ ref('loan_feature_versions') }}),
 
-growth as (
+ranked as (
 
     select
         *,
-        1 + interest_rate / 1200 as monthly_growth
+        row_number() over (partition by loan_id order by batch_id desc) as version_rank
 
-    from loans
-
-),
-
-installments as (
-
-    -- amortised monthly payment P * r / (1 - (1 + r)^-n), r = monthly rate; (1 + r)^n by
-    -- integer_power, so that every engine computes the same bits
-    select
-        *,
-        case
-            when interest_rate = 0 then loan_amount / term_months
-            else loan_amount * (interest_rate / 1200)
-                / (1 - 1 / ({{ integer_power('monthly_growth', 'term_months') }}))
-        end as monthly_installment
-
-    from growth
-
-),
-
-joined as (
-
-    select
-        installments.*,
-        customers.age as customer_age,
-        customers.signup_date,
-        prior_orders.prior_order_count,
-        prior_orders.prior_total_spend,
-        prior_orders.prior_avg_order_value,
-        prior_orders.prior_return_rate,
-        prior_orders.prior_avg_discount_pct,
-        prior_orders.last_prior_ordered_at
-
-    from installments
-    inner join customers
-        on installments.customer_id = customers.customer_id
-    inner join prior_orders
-        on installments.loan_id = prior_orders.loan_id
+    from versions
 
 ),
 
 final as (
 
-    select
-        cast(loan_id as bigint) as loan_id,
-        cast(customer_id as bigint) as customer_id,
-        cast(applied_at as timestamp) as applied_at,
-        cast(loan_amount as double) as loan_amount,
-        cast(term_months as integer) as term_months,
-        cast(purpose as string) as purpose,
-        cast(grade as string) as grade,
-        cast(home_ownership as string) as home_ownership,
-        cast(interest_rate as double) as interest_rate,
-        cast(annual_income as double) as annual_income,
-        cast(employment_years as integer) as employment_years,
-        cast(credit_score as integer) as credit_score,
-        cast(debt_to_income as double) as debt_to_income,
-        cast(delinquencies_2y as integer) as delinquencies_2y,
-        cast(credit_history_years as double) as credit_history_years,
-        cast(open_accounts as integer) as open_accounts,
-        cast(revolving_utilization as double) as revolving_utilization,
-        cast(loan_amount / nullif(annual_income, 0) as double) as loan_to_income,
-        cast(monthly_installment as double) as monthly_installment,
-        cast(monthly_installment / nullif(annual_income / 12, 0) as double)
-            as installment_to_income,
-        cast(customer_age as integer) as customer_age,
-        cast({{ days_between('signup_date', 'applied_at') }} as integer)
-            as customer_tenure_days,
-        cast(prior_order_count as integer) as prior_order_count,
-        cast(prior_total_spend as double) as prior_total_spend,
-        cast(prior_avg_order_value as double) as prior_avg_order_value,
-        cast(prior_return_rate as double) as prior_return_rate,
-        cast(prior_avg_discount_pct as double) as prior_avg_discount_pct,
-        cast({{ days_between('last_prior_ordered_at', 'applied_at') }} as integer)
-            as days_since_last_order,
-        cast(defaulted as integer) as defaulted
-
-    from joined
+    select * except (version_rank)
+    from ranked
+    where version_rank = 1
 
 )
 

@@ -1,4 +1,5 @@
 -- One row per customer: typed, trimmed, canonical categories, implausible values as NULL.
+-- Incremental: each build stages the batches not staged yet.
 
 with
 
@@ -16,10 +17,13 @@ typed as (
         try_cast(household_size as integer) as household_size,
         try_cast(signup_date as date) as signup_date,
         try_cast(customer_satisfaction as double) as customer_satisfaction,
-        segment
+        segment,
+        cast(batch_id as integer) as batch_id,
+        cast(loaded_at as timestamp) as loaded_at
 
     from classified
     where rejection_reason is null
+        and {{ new_batches_only() }}
 
 ),
 
@@ -42,7 +46,9 @@ final as (
             when customer_satisfaction between 1 and 10 then customer_satisfaction
         end as customer_satisfaction,
         {{ canonical_category('segment', ['bargain_hunter', 'loyal', 'premium', 'occasional'],
-                              aliases={'bargainhunter': 'bargain_hunter'}) }} as segment
+                              aliases={'bargainhunter': 'bargain_hunter'}) }} as segment,
+        batch_id,
+        loaded_at
 
     from typed
 

@@ -2,11 +2,13 @@
 -- Classified once here so that stg_customers and stg_customers_rejected split one table.
 -- The checks below are this entity's reasons; classify_raw_rows puts the shared ones around them:
 -- missing_customer_id and duplicate_row first, duplicate_customer_id last (the same id with other
--- content: the first row by keep_first_by is kept).
+-- content: the earliest batch's row is kept, then the first by keep_first_by). A row dated on or
+-- after its own loaded_at is in the future.
+-- Incremental (dbt_project.yml): each build classifies the raw rows of the batches not classified yet.
 
 {%- set checks %}
     when try_cast(age as integer) not between 18 and 100 then 'age_out_of_range'
-    when try_cast(signup_date as date) >= {{ as_of_date() }} then 'signup_in_future'
+    when try_cast(signup_date as date) >= cast(loaded_at as date) then 'signup_in_future'
 {% endset %}
 
 {{ classify_raw_rows(

@@ -1,5 +1,5 @@
 -- One row per loan application of a staged customer: typed, parsed, canonical categories,
--- implausible values as NULL.
+-- implausible values as NULL. Incremental: each build stages the batches not staged yet.
 
 with
 
@@ -25,10 +25,13 @@ typed as (
         try_cast(credit_history_years as double) as credit_history_years,
         try_cast(open_accounts as integer) as open_accounts,
         try_cast(revolving_utilization as double) as revolving_utilization,
-        try_cast(defaulted as integer) as defaulted
+        try_cast(defaulted as integer) as defaulted,
+        cast(batch_id as integer) as batch_id,
+        cast(loaded_at as timestamp) as loaded_at
 
     from classified
     where rejection_reason is null
+        and {{ new_batches_only() }}
 
 ),
 
@@ -40,10 +43,9 @@ final as (
         applied_at,
         loan_amount,
         {{ term_months('term') }} as term_months,
-        {{ canonical_category('purpose',
-                              ['debt_consolidation', 'credit_card', 'home_improvement',
-                               'major_purchase', 'small_business', 'car', 'medical', 'other'],
-                              fallback='other') }} as purpose,
+        -- a purpose never seen before is kept in its normalised form (a new category is news for
+        -- the monitoring, not noise); a missing one is `other`
+        coalesce({{ normalize_text('purpose') }}, 'other') as purpose,
         upper({{ canonical_category('grade', ['a', 'b', 'c', 'd', 'e', 'f', 'g']) }}) as grade,
         case when interest_rate between 0 and 100 then interest_rate end as interest_rate,
         case when annual_income >= 0 then annual_income end as annual_income,
@@ -56,7 +58,9 @@ final as (
         case when credit_history_years >= 0 then credit_history_years end as credit_history_years,
         case when open_accounts >= 0 then open_accounts end as open_accounts,
         case when revolving_utilization >= 0 then revolving_utilization end as revolving_utilization,
-        case when defaulted in (0, 1) then defaulted end as defaulted
+        case when defaulted in (0, 1) then defaulted end as defaulted,
+        batch_id,
+        loaded_at
 
     from typed
 

@@ -1,4 +1,5 @@
 -- One row per order of a staged customer: typed, canonical categories, implausible values as NULL.
+-- Incremental: each build stages the batches not staged yet.
 
 with
 
@@ -15,10 +16,13 @@ typed as (
         try_cast(items as integer) as items,
         category,
         channel,
-        try_cast(is_returned as boolean) as is_returned
+        try_cast(is_returned as boolean) as is_returned,
+        cast(batch_id as integer) as batch_id,
+        cast(loaded_at as timestamp) as loaded_at
 
     from classified
     where rejection_reason is null
+        and {{ new_batches_only() }}
 
 ),
 
@@ -37,7 +41,9 @@ final as (
         {{ canonical_category('channel', ['web', 'mobile_app', 'store'],
                               aliases={'mobile': 'mobile_app', 'app': 'mobile_app',
                                        'mobileapp': 'mobile_app'}) }} as channel,
-        is_returned
+        is_returned,
+        batch_id,
+        loaded_at
 
     from typed
 

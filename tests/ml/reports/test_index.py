@@ -27,7 +27,9 @@ def test_writes_every_page_and_links_them(tmp_path: Path) -> None:
     assert [p for p, _ in seen] == [out / "eda" / "index.html", out / "models" / "t.html",
                                     out / "segments.html"]  # fmt: skip
     assert [href for href, *_ in done.pages] == ["eda/index.html", "models/t.html", "segments.html"]
-    assert done.missing == [] and done.plots == sum(n for _, n in seen)
+    # no monitoring marts in this warehouse (no batch was monitored): listed, not fatal
+    assert [label for label, _ in done.missing] == ["Monitoring"]
+    assert done.plots == sum(n for _, n in seen)
     page = done.index.read_text(encoding="utf-8")
     assert done.index == out / "index.html"
     for href, label, _, n in done.pages:
@@ -40,7 +42,7 @@ def test_missing_parts_are_listed_not_fatal(tmp_path: Path) -> None:
     path = synthetic.write(tmp_path / "w.duckdb", RAW)
     done = index.write_reports(tmp_path / "reports", path=path)
     assert [href for href, *_ in done.pages] == ["eda/index.html"]
-    assert [label for label, _ in done.missing] == ["Model reports", "Segment report"]
+    assert [label for label, _ in done.missing] == ["Model reports", "Segment report", "Monitoring"]
     assert "ml.model_runs not found" in done.missing[0][1]
     page = done.index.read_text(encoding="utf-8")
     assert "Model reports: not available (ml.model_runs not found" in page
