@@ -427,7 +427,8 @@ def _table_digests(warehouse: Path, schemas: tuple[str, ...]) -> dict[str, tuple
 def test_a_failed_dbt_build_keeps_the_published_tables(built_copy: Path, tmp_path: Path) -> None:
     """dbt-duckdb's table materialization builds `<model>__dbt_tmp`, then, in one transaction,
     renames the published table to `<model>__dbt_backup`, the new one to `<model>` and drops the
-    backup. A model whose SQL fails never reaches the renames, so its old table stays, and dbt
+    backup; an incremental model inserts its new rows in one transaction. A model whose SQL
+    fails never reaches the renames or the insert, so its old table stays, and dbt
     skips everything downstream of it, which keeps its old tables too. (A failing *test* is
     different: the model it tests was already published; the quality gate's stored verdict,
     checked by ml.train, is what guards against that.)"""
@@ -447,13 +448,15 @@ def test_a_failed_dbt_build_keeps_the_published_tables(built_copy: Path, tmp_pat
     assert proc.returncode != 0, proc.stdout[-3000:]
     results = json.loads((tmp_path / "target" / "run_results.json").read_text())
     status = {r["unique_id"].split(".")[-1]: r["status"] for r in results["results"]}
-    # the unit test of stg_orders_classified runs first and errors (its mocked input no longer
+    # a unit test of stg_orders_classified runs first and errors (its mocked input no longer
     # matches raw.orders), so stg_orders_classified and everything downstream of it are skipped
-    errored = {name for name, s in status.items() if s == "error"}
-    assert errored == {"order_rejection_reasons_follow_the_contract_order"}, errored
+    errored = {r["unique_id"] for r in results["results"] if r["status"] == "error"}
+    assert errored and all(
+        e.startswith("unit_test.predictive_warehouse.stg_orders_classified.") for e in errored
+    ), errored
     assert status["stg_orders_classified"] == "skipped"
     assert status["stg_customers"] == "success", "the build failed half-way, not at the start"
-    assert status["customer_features"] == status["loan_features"] == "skipped"
+    assert status["customer_feature_versions"] == status["loan_feature_versions"] == "skipped"
 
     after = _table_digests(built_copy, ("staging", "marts"))
     assert set(after) == set(before), "no table appeared or disappeared"
@@ -462,8 +465,8 @@ def test_a_failed_dbt_build_keeps_the_published_tables(built_copy: Path, tmp_pat
         if relation.split(".")[1] not in rebuilt:  # failed or skipped: exactly as published
             assert after[relation] == digest, f"{relation} changed in a failed build"
     assert after["staging.stg_orders_classified"] == before["staging.stg_orders_classified"]
-    assert after["marts.customer_features"] == before["marts.customer_features"]
-    assert after["marts.loan_features"] == before["marts.loan_features"]
+    assert after["marts.customer_feature_versions"] == before["marts.customer_feature_versions"]
+    assert after["marts.loan_feature_versions"] == before["marts.loan_feature_versions"]
     assert not leftovers(built_copy)
 
     # the model itself failing at run time (no unit test in the way) keeps its old table too

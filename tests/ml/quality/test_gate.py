@@ -187,9 +187,11 @@ def test_duplicated_customer_id_in_features_fails(
 ) -> None:
     _execute(
         built_copy,
+        # the mart is a view of the latest versions, which cannot repeat a customer: put a
+        # table with a repeated customer in its place, as a broken build would
         "create table dup as select * from marts.customer_features "
         "union all (select * from marts.customer_features order by customer_id limit 1)",
-        "drop table marts.customer_features",
+        "drop view marts.customer_features",
         "create table marts.customer_features as select * from dup",
     )
     result = _gate(suites, built_copy, validator, "marts.customer_features")
@@ -202,7 +204,7 @@ def test_duplicated_customer_id_in_features_fails(
 def test_broken_default_balance_fails(
     built_copy: Path, suites: dict[str, SuiteSpec], validator: Validator
 ) -> None:
-    _execute(built_copy, "update marts.loan_features set defaulted = 1")
+    _execute(built_copy, "update marts.loan_feature_versions set defaulted = 1")
     result = _gate(suites, built_copy, validator, "marts.loan_features")
     assert _failures(result) == {
         ("marts.loan_features", "defaulted", "expect_column_mean_to_be_between")
@@ -218,7 +220,7 @@ def test_collapsed_segment_balance_fails(
 ) -> None:
     _execute(
         built_copy,
-        "update marts.customer_features set segment = 'loyal' where segment is not null",
+        "update marts.customer_feature_versions set segment = 'loyal' where segment is not null",
     )
     result = _gate(suites, built_copy, validator, "marts.customer_features")
     failed = result.suites[0].failures
@@ -249,7 +251,7 @@ def test_schema_drift_names_the_missing_column_and_the_wrong_type(
 def test_results_are_appended_one_row_per_expectation(
     built_copy: Path, suites: dict[str, SuiteSpec], validator: Validator
 ) -> None:
-    _execute(built_copy, "update marts.loan_features set defaulted = 1")
+    _execute(built_copy, "update marts.loan_feature_versions set defaulted = 1")
     first = _gate(suites, built_copy, validator)
     n = sum(len(s.outcomes) for s in first.suites)
     assert store_results(first, built_copy) == n

@@ -214,7 +214,8 @@ def test_page_is_static_and_offline(built_page: str) -> None:
 def test_warehouse_without_loans_renders_with_notes(built_copy: Path, tmp_path: Path) -> None:
     with open_warehouse(built_copy) as wh:
         for rel in LOAN_RELATIONS:
-            wh.execute(f"drop table {rel}")
+            kind = "view" if rel == "marts.loan_features" else "table"
+            wh.execute(f"drop {kind} {rel}")
     with open_read_only(built_copy) as wh:
         report = eda_page.build_report(collect_eda(wh))
     page = render(report, tmp_path / "report").read_text(encoding="utf-8")
