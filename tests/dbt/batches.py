@@ -16,6 +16,14 @@ import duckdb
 ENTITIES = {"customers": "customer_id", "orders": "order_id", "loans": "loan_id"}
 FIRST_LOAD = "2026-01-01"
 ID_RANGE = 10_000_000
+#: Tables that must hold the same rows after a chain of incremental builds and a full refresh.
+COMPARED = (
+    *(f"staging.stg_{e}{suffix}" for e in ENTITIES for suffix in ("_classified", "", "_rejected")),
+    "marts.customer_feature_versions",
+    "marts.loan_feature_versions",
+    "marts.customer_features",
+    "marts.loan_features",
+)
 
 
 @dataclass(frozen=True)

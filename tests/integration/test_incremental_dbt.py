@@ -7,35 +7,34 @@ batch staged (with other content, and sent again unchanged), orders and loans wh
 arrives in the next batch, a rejected customer sent again valid, a late order dated before an
 earlier application, and a loan purpose never seen before (batch 2). A copy of the chain is then
 rebuilt with `--full-refresh` and every staging, rejected, versions and feature table compared
-row for row. The same on Spark at a smaller size (marked spark).
+row for row. On Spark: tests/integration/test_spark_flow.py (`make batch ENGINE=spark`, then a
+full refresh compared with it).
 """
 
 from __future__ import annotations
 
 import json
 import shutil
-import sys
 from pathlib import Path
 
 import duckdb
 import pytest
 
-from tests.conftest import DBT, ROOT, run_cli, run_dbt
-from tests.dbt.batches import ENTITIES, ID_RANGE, BatchSize, add_batch, ensure_batch_columns
+from tests.conftest import run_dbt
+from tests.dbt.batches import (
+    COMPARED,
+    ENTITIES,
+    ID_RANGE,
+    BatchSize,
+    add_batch,
+    ensure_batch_columns,
+)
 
 pytestmark = pytest.mark.slow
 
 BUILD = ("--selector", "production_build")
 BATCHES = 3
 NEW_PURPOSE = "space_travel"
-#: Tables that must hold the same rows after the chain and after a full refresh.
-COMPARED = (
-    *(f"staging.stg_{e}{suffix}" for e in ENTITIES for suffix in ("_classified", "", "_rejected")),
-    "marts.customer_feature_versions",
-    "marts.loan_feature_versions",
-    "marts.customer_features",
-    "marts.loan_features",
-)
 
 
 def new_purpose(batch: int) -> str | None:
@@ -278,92 +277,3 @@ def test_an_incremental_build_processes_only_its_batch(chain):
     # the last batch touched a few hundred customers, not every one of them
     versions = after["counts"]["marts.customer_feature_versions"]
     assert 0 < versions[BATCHES] < 0.5 * versions[0]
-
-
-# --------------------------------------------------------------------------- (e) on Spark
-
-SPARK_LAND = """
-import sys
-import duckdb
-from ml.core.warehouse import open_warehouse
-source, lake, batch = sys.argv[1], sys.argv[2], int(sys.argv[3])
-with duckdb.connect(source, read_only=True) as con:
-    tables = {
-        f"raw.{e}": con.sql(f"select * from raw.{e} where batch_id <= {batch}").to_arrow_table()
-        for e in ("customers", "orders", "loans")
-    }
-with open_warehouse(lake, engine="spark") as wh:
-    wh.replace_tables(tables)
-"""
-SPARK_DUMP = """
-import sys
-from pathlib import Path
-import pyarrow.parquet as pq
-from ml.core.warehouse import open_warehouse
-lake, folder = sys.argv[1], Path(sys.argv[2])
-folder.mkdir(parents=True)
-with open_warehouse(lake, engine="spark", read_only=True) as wh:
-    for relation in sys.argv[3:]:
-        pq.write_table(wh.read_arrow(relation), folder / f"{relation}.parquet")
-"""
-
-
-@pytest.mark.spark
-def test_full_refresh_equals_the_incremental_chain_on_spark(tmp_path):
-    """3 batches at 300 customers on Spark (dbt-spark session, Parquet: append, no merge)."""
-    source = tmp_path / "source.duckdb"
-    run_cli(
-        [sys.executable, "-m", "scripts.simulate", "--customers", "300", "--seed", "7"],
-        env_extra={"WAREHOUSE_PATH": str(source), "WAREHOUSE_ENGINE": "duckdb"},
-    )
-    with duckdb.connect(str(source)) as con:
-        ensure_batch_columns(con)
-        for batch in (1, 2):
-            add_batch(con, batch, BatchSize(20, 100, 10), new_purpose=new_purpose(batch))
-    lake = tmp_path / "lakehouse"
-    env = {"WAREHOUSE_ENGINE": "spark", "WAREHOUSE_PATH": str(lake)}
-
-    def python(code: str, *args: str) -> None:
-        run_cli([sys.executable, "-c", code, *args], env_extra=env)
-
-    def dbt(*args: str) -> None:
-        proc = run_cli(
-            [
-                str(DBT),
-                *args,
-                "--project-dir",
-                str(ROOT / "dbt_project"),
-                "--profiles-dir",
-                str(ROOT),
-                "--target-path",
-                str(tmp_path / "target"),
-                "--log-path",
-                str(tmp_path / "logs"),
-            ],  # fmt: skip
-            env_extra=env,
-        )
-        assert "ERROR=0" in proc.stdout, proc.stdout[-3000:]  # warnings: the new purpose
-
-    for batch in (0, 1, 2):
-        python(SPARK_LAND, str(source), str(lake), str(batch))
-        # models only for the first two builds (Spark pays ~0.5 s a node); tests on the last
-        dbt("build" if batch == 2 else "run", *BUILD)
-    python(SPARK_DUMP, str(lake), str(tmp_path / "chain"), *COMPARED)
-    dbt("run", *BUILD, "--full-refresh")
-    python(SPARK_DUMP, str(lake), str(tmp_path / "full"), *COMPARED)
-    with duckdb.connect() as con:
-        for table in COMPARED:
-            chain, full = (
-                f"read_parquet('{tmp_path / d / table}.parquet')" for d in ("chain", "full")
-            )
-            assert con.execute(f"select count(*) from {chain}").fetchone()[0] > 0, table
-            for left, right in ((chain, full), (full, chain)):
-                extra = con.execute(
-                    f"select count(*) from (select * from {left} except all select * from {right})"
-                ).fetchone()[0]
-                assert extra == 0, table
-        batches = con.execute(
-            f"select distinct batch_id from read_parquet('{tmp_path / 'chain'}/"
-            "marts.customer_feature_versions.parquet') order by 1"
-        ).fetchall()
-        assert batches == [(0,), (1,), (2,)]

@@ -1,6 +1,9 @@
 """The whole flow on Spark, through the user's own commands: `make run ENGINE=spark` on a tiny
 lakehouse (3,000 customers), then `scripts.query` and dbt's unit tests on it, and parity with the
-DuckDB warehouse of the same seed and size (tests/conftest.py's `built_warehouse`).
+DuckDB warehouse of the same seed and size (tests/conftest.py's `built_warehouse`). Then day two:
+`make batch ENGINE=spark` (the next month, built incrementally with Parquet's append, scored and
+monitored), and a `--full-refresh` of staging and the feature marts that must give the rows of the
+incremental chain.
 
 One lakehouse serves the module, and nothing else opens it while a command runs: the local
 metastore (Derby) admits one process at a time.
@@ -9,13 +12,16 @@ metastore (Derby) admits one process at a time.
 from __future__ import annotations
 
 import io
+import re
 import sys
 from pathlib import Path
 
+import duckdb
 import pandas as pd
 import pytest
 
-from tests.conftest import TINY_CUSTOMERS, TINY_SEED, run_cli
+from tests.conftest import DBT, ROOT, TINY_CUSTOMERS, TINY_SEED, run_cli
+from tests.dbt.batches import COMPARED
 
 pytestmark = [pytest.mark.slow, pytest.mark.spark]
 
@@ -125,3 +131,90 @@ def test_dbt_unit_tests_pass_on_spark(spark_run) -> None:
     )
     assert "Completed successfully" in proc.stdout
     assert "ERROR=0" in proc.stdout and "PASS=0" not in proc.stdout
+
+
+# --------------------------------------------------------------------------- day two on Spark
+
+#: The compared tables and their parents (14 models), rebuilt with --full-refresh.
+FULL_REFRESH = ("--select", "+customer_features", "+loan_features",
+                *(f"stg_{e}_rejected" for e in ENTITIES))  # fmt: skip
+DUMP = """
+import sys
+from pathlib import Path
+import pyarrow.parquet as pq
+from ml.core.warehouse import open_warehouse
+lake, folder = sys.argv[1], Path(sys.argv[2])
+folder.mkdir(parents=True)
+with open_warehouse(lake, engine="spark", read_only=True) as wh:
+    for relation in sys.argv[3:]:
+        pq.write_table(wh.read_arrow(relation), folder / f"{relation}.parquet")
+"""
+
+
+@pytest.fixture(scope="module")
+def spark_batch(spark_run):
+    """`make batch ENGINE=spark` on the module's lakehouse (after the tests above read it), the
+    staging and feature tables it left, and the same tables after a --full-refresh."""
+    lakehouse, workdir, _ = spark_run
+    env = {
+        "WAREHOUSE_PATH": str(lakehouse),
+        "ARTIFACTS_PATH": str(workdir / "artifacts"),
+        "DBT_TARGET_PATH": str(workdir / "target"),
+        "DBT_LOG_PATH": str(workdir / "logs"),
+    }
+    proc = run_cli(
+        ["make", "--no-print-directory", "batch", "ENGINE=spark", f"SEED={TINY_SEED}",
+         f"REPORTS_DIR={workdir / 'reports'}"],
+        env_extra=env, check=False, timeout=2400,
+    )  # fmt: skip
+    spark = {**env, "WAREHOUSE_ENGINE": "spark"}
+    run_cli([sys.executable, "-c", DUMP, str(lakehouse), str(workdir / "chain"), *COMPARED],
+            env_extra=spark)  # fmt: skip
+    refresh = run_cli(
+        [str(DBT), "run", *FULL_REFRESH, "--full-refresh",
+         "--project-dir", str(ROOT / "dbt_project"), "--profiles-dir", str(ROOT),
+         "--target-path", str(workdir / "target"), "--log-path", str(workdir / "logs")],
+        env_extra=spark,
+    )  # fmt: skip
+    assert "ERROR=0" in refresh.stdout, refresh.stdout[-3000:]
+    run_cli([sys.executable, "-c", DUMP, str(lakehouse), str(workdir / "full"), *COMPARED],
+            env_extra=spark)  # fmt: skip
+    return lakehouse, workdir, proc
+
+
+def test_make_batch_on_spark_runs_every_step(spark_batch) -> None:
+    lakehouse, _, proc = spark_batch
+    out = proc.stdout
+    # ml.monitor is the last step: its verdict printed means every step before it passed (a
+    # tiny batch may well read "watch" or "act", so the exit code is 0 or 1, from the monitor)
+    assert "\nmonitor: " in out, out[-3000:]
+    assert proc.returncode == (1 if "monitor: act" in out else 0), out[-3000:]
+    scored = {
+        m[1]: int(m[2].replace(",", ""))
+        for m in re.finditer(r"(?m)^(\w+): scored ([\d,]+) of", out)
+    }
+    counts = query(
+        "select (select count(*) from staging.stg_loans where batch_id = 1) as loans, "
+        "(select count(*) from marts.monitoring_drift where batch_id = 1) as drift_rows, "
+        "(select count(distinct task) from marts.monitoring_drift) as tasks",
+        lakehouse,
+        "spark",
+    ).iloc[0]
+    assert scored["loan_repayment"] == counts["loans"] > 0, (scored, counts)
+    assert counts["drift_rows"] > 0 and counts["tasks"] == 3, counts
+
+
+@pytest.mark.parametrize("table", COMPARED)
+def test_full_refresh_on_spark_equals_the_incremental_chain(spark_batch, table) -> None:
+    _, workdir, _ = spark_batch
+    chain, full = (f"read_parquet('{workdir / d / table}.parquet')" for d in ("chain", "full"))
+    with duckdb.connect() as con:
+        assert con.execute(f"select count(*) from {chain}").fetchone()[0] > 0, table
+        for left, right in ((chain, full), (full, chain)):
+            extra = con.execute(
+                f"select count(*) from (select * from {left} except all select * from {right})"
+            ).fetchone()[0]
+            assert extra == 0, table
+        if table.endswith("_versions"):
+            batches = con.execute(f"select distinct batch_id from {chain} order by 1").fetchall()
+            assert batches == [(0,), (1,)], table
