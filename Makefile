@@ -124,8 +124,9 @@ run: $(ENGINE_READY)  ## simulate -> raw gate -> dbt build -> feature gate -> tr
 
 # Day two, after `make run`: the next period's batch through the same gates, built and scored
 # incrementally, then the drift and realised-performance marts and the monitor. The reports are
-# written whatever the monitor says; make's exit code is the monitor's (1: a feature, the score
-# or the realised metric needs action -> retrain), so a scheduler can act on it.
+# written whatever the monitor says; when the monitor exits 1 (a feature, the score or the
+# realised metric needs action -> retrain) make fails with its own exit code 2, so a scheduler
+# can act on it.
 batch: $(ENGINE_READY)  ## day two: simulate --append (MONTHS=1 DRIFT=...) -> raw gate -> incremental dbt -> feature gate -> ml.score -> marts -> reports -> ml.monitor
 	$(PY) -m scripts.simulate --append --months $(MONTHS) --seed $(SEED) $(if $(DRIFT),--drift $(DRIFT))
 	$(PY) -m scripts.check_quality --suite raw.customers raw.orders raw.loans
