@@ -20,6 +20,10 @@ import pytest
 if not hasattr(sys.modules["__main__"], "__file__") and sys.modules["__main__"].__spec__ is None:
     sys.modules["__main__"].__file__ = __file__
 
+# Every Spark JVM the tests start (in-process sessions, dbt, commands) runs short jobs on small
+# data: without the optimising JIT compiler each starts and runs them ~10 % faster (profiles.yml).
+os.environ.setdefault("SPARK_DRIVER_JAVA_OPTIONS", "-XX:TieredStopAtLevel=1")
+
 ROOT = Path(__file__).resolve().parents[1]
 DBT = Path(sys.executable).with_name("dbt")
 TINY_CUSTOMERS = 3000
