@@ -29,6 +29,10 @@ REFERENCE_PROFILES = "ml.reference_profiles"
 #: Every score a model gave, with the batch and the hash of the feature values it was given
 #: (ml.train and ml.score append; ml.score rescores only what changed since).
 SCORE_LOG = "ml.score_log"
+#: Every candidate's metrics by group of the sensitive attributes (age group, gender, region) on
+#: its held-out rows, and the gaps between groups, per run (ml.train appends; fairlearn's
+#: definitions, ml.fairness).
+FAIRNESS_METRICS = "ml.fairness_metrics"
 #: Every expectation of every quality-gate run.
 GATE_RESULTS = "quality.check_results"
 
@@ -47,6 +51,7 @@ OWNED = frozenset(
         SEGMENT_PROJECTION,
         REFERENCE_PROFILES,
         SCORE_LOG,
+        FAIRNESS_METRICS,
     )
 )
 

@@ -2,7 +2,8 @@
 
 The relations are read once (read-only) and the models train with the warehouse closed, so other
 processes may read it meanwhile; then ONE transaction writes `ml.model_runs` and
-`ml.feature_importance`, `ml.reference_profiles` and `ml.score_log` (appended),
+`ml.feature_importance`, `ml.reference_profiles`, `ml.score_log` and `ml.fairness_metrics`
+(appended),
 `ml.<task>_predictions` (replaced), and the tasks' rows of
 `ml.prediction_explanations`, `ml.shap_sample` and `ml.evaluation_predictions` (replaced per
 task). A failed or killed run leaves every `ml.*` table as it was.
@@ -27,6 +28,7 @@ from ml.core.config import DEFAULT_SEED
 from ml.core.runs import new_run_id
 from ml.core.tables import (
     EVALUATION_PREDICTIONS,
+    FAIRNESS_METRICS,
     FEATURE_IMPORTANCE,
     MODEL_RUNS,
     PREDICTION_EXPLANATIONS,
@@ -37,6 +39,8 @@ from ml.core.tables import (
 )
 from ml.core.tasks import BUILTIN_TASKS, TaskSpec
 from ml.core.warehouse import Warehouse, open_warehouse
+from ml.fairness.attributes import sensitive_attributes
+from ml.fairness.metrics import fairness_rows
 from ml.quality.results import require_passing_gate
 from ml.serving.batch import score_table
 from ml.serving.bundle import load_bundle
@@ -124,7 +128,21 @@ def _combined(frames: list[pd.DataFrame]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
-def write_results(results: Sequence[TaskResult]) -> dict[str, int]:
+def fairness_of(results: Sequence[TaskResult]) -> pd.DataFrame:
+    """`ml.fairness_metrics` rows of every candidate of every task, on its held-out rows, by
+    each sensitive attribute the task's rows have (`ml.fairness`)."""
+    frames = []
+    with open_warehouse(read_only=True) as wh:
+        for r in results:
+            spec = r.data.spec
+            attributes = sensitive_attributes(wh, spec.relation, spec.id_column)
+            frames.append(fairness_rows(r.evaluation, attributes, spec.problem))
+    return _combined(frames)
+
+
+def write_results(
+    results: Sequence[TaskResult], fairness: pd.DataFrame | None = None
+) -> dict[str, int]:
     """Write the results of a run in one transaction; return the rows written per table."""
     runs = _combined([r.runs for r in results])
     evaluation = _combined([r.evaluation for r in results])
@@ -149,6 +167,8 @@ def write_results(results: Sequence[TaskResult]) -> dict[str, int]:
             tables[REFERENCE_PROFILES] = wh.appended(REFERENCE_PROFILES, profiles)
         if not score_log.empty:
             tables[SCORE_LOG] = wh.appended(SCORE_LOG, score_log)
+        if fairness is not None and not fairness.empty:
+            tables[FAIRNESS_METRICS] = wh.appended(FAIRNESS_METRICS, fairness)
         for r in results:
             if not r.data.sampled:
                 tables[predictions_relation(r.data.spec.name)] = r.predictions
@@ -173,4 +193,4 @@ def run_training(
         refit = _on_the_engine(data) if data.sampled and data.distributed else None
         results.append(train_task(data, run_id, options, progress=step, refit_xgboost=refit))
         step(f"{name}: trained in {results[-1].seconds:.0f}s")
-    return RunResult(run_id, results, write_results(results))
+    return RunResult(run_id, results, write_results(results, fairness_of(results)))

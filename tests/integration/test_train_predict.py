@@ -77,6 +77,33 @@ def test_every_task_has_six_candidates_and_one_champion(trained) -> None:
     assert set(confusion) == {"tn", "fp", "fn", "tp"}
 
 
+def test_fairness_metrics_by_group_and_gaps_for_every_task(trained) -> None:
+    rows = _query(trained["warehouse"], "select * from ml.fairness_metrics")
+    assert rows["run_id"].nunique() == 1 and set(rows["task"]) == set(TASKS)
+    loans = rows[
+        (rows["task"] == "loan_repayment") & rows["is_champion"] & (rows["split"] == "test")
+    ]
+    for attribute in ("age_group", "gender", "region"):
+        groups = loans[(loans["attribute"] == attribute) & (loans["kind"] == "group")]
+        for metric in ("count", "selection_rate", "true_positive_rate", "false_positive_rate"):
+            values = groups.loc[groups["metric"] == metric, "value"]
+            assert len(values) >= 2 and values.notna().all(), (attribute, metric)
+        counts = groups.loc[groups["metric"] == "count", "value"].sum()
+        assert counts == loans.loc[
+            (loans["attribute"] == attribute) & (loans["kind"] == "overall")
+            & (loans["metric"] == "count"), "value"
+        ].iloc[0]  # fmt: skip
+        gaps = loans[(loans["attribute"] == attribute) & (loans["kind"] == "gap")]
+        assert set(gaps["metric"]) == {
+            "demographic_parity_difference", "demographic_parity_ratio",
+            "equalized_odds_difference",
+        }  # fmt: skip
+        ratio = gaps.loc[gaps["metric"] == "demographic_parity_ratio", "value"].iloc[0]
+        assert 0 <= ratio <= 1
+    satisfaction = rows[rows["task"] == "customer_satisfaction"]
+    assert "mean_absolute_error_difference" in set(satisfaction["metric"])
+
+
 def test_models_learn_something_real(trained) -> None:
     runs = _query(trained["warehouse"], "select * from ml.model_runs where is_champion")
     by_task = runs.set_index("task")
