@@ -6,6 +6,7 @@
     python -m ml.train --fast                   # small search spaces (tests, quick looks)
     python -m ml.train --time-budget 120        # seconds of hyperparameter search per task
     python -m ml.train --max-rows 200000        # train on a seeded sample of larger relations
+    python -m ml.train --task loan_repayment --drop-feature customer_age   # without a column
 
 Reads the task relations once (read-only), trains with the warehouse closed, then writes in ONE
 transaction (`ml.training.run`): a failed or killed run leaves every `ml.*` table as it was.
@@ -20,6 +21,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
+from dataclasses import replace
 
 from rich.console import Console
 from rich.progress import (
@@ -114,6 +116,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--skip-gate", action="store_true", help="train even if the quality gate last failed"
     )
+    parser.add_argument(
+        "--drop-feature",
+        action="append",
+        default=[],
+        metavar="COLUMN",
+        help="train every selected task without this column (repeatable), e.g. a sensitive "
+        "attribute: --task loan_repayment --drop-feature customer_age",
+    )
     args = parser.parse_args(argv)
     for name in ("cost_fp", "cost_fn"):
         value = getattr(args, name)
@@ -123,6 +133,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--target and --id go with --table")
 
     specs = task_specs(args.task, args.table, args.target, args.id_column, args.problem)
+    if args.drop_feature:
+        specs = [replace(spec, dropped=tuple(args.drop_feature)) for spec in specs]
     options = TrainOptions(
         seed=args.seed,
         fast=args.fast,
@@ -154,6 +166,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"  SHAP: {r.importance['n_rows'].iloc[0]:,} rows explained in "
                 f"{r.explain_seconds:.1f}s ({r.importance['output_space'].iloc[0]}); top: {top}"
             )
+        if r.data.spec.dropped:
+            out.print("  trained without (--drop-feature): " + ", ".join(r.data.spec.dropped))
         dropped = r.data.features.dropped
         if dropped:
             out.print(

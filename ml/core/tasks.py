@@ -71,6 +71,9 @@ class TaskSpec:
     #: as customers) or "arrivals" (the rows that arrived in the batch: events whose features are
     #: fixed when they happen, such as loan applications).
     batch_population: str = "snapshot"
+    #: Features the user chose to train without (`ml.train --drop-feature`, e.g. a sensitive
+    #: attribute): excluded like `exclude`, and recorded in ml.model_runs.dropped_features.
+    dropped: tuple[str, ...] = ()
 
     def metric(self, problem: str | None = None) -> str:
         """The primary metric (for `problem` once `auto` has been resolved)."""

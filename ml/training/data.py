@@ -205,7 +205,10 @@ def prepare_task(
                 f"id column {id_column!r} has the name of a column of the predictions table; "
                 "rename it (e.g. in a view) and train on that"
             )
-    spec = replace(spec, target=target, id_column=id_column)
+    dropped = tuple(
+        require_column(columns, c, "--drop-feature", spec.relation) for c in spec.dropped
+    )
+    spec = replace(spec, target=target, id_column=id_column, dropped=dropped)
     frame, available = _read_rows(wh, spec.relation, id_column, max_rows, seed)
     frame = plain_types(frame)
     if frame.empty:
@@ -223,7 +226,7 @@ def prepare_task(
     if spec.problem not in (*PROBLEM_TYPES, "auto"):
         raise UserError(f"unknown problem type {spec.problem!r}")
     problem, target, mapping = resolve_target(frame[spec.target], spec.problem)
-    exclude = {spec.target, id_column, *(spec.exclude or ())}
+    exclude = {spec.target, id_column, *(spec.exclude or ()), *spec.dropped}
     features = select_features(frame, exclude=exclude, features=spec.features)
     labelled = np.flatnonzero(target.notna().to_numpy())
     if len(labelled) < MIN_ROWS:

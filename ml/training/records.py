@@ -241,6 +241,7 @@ def registry_rows(result: TaskResult, seed: int) -> pd.DataFrame:
             n_val=result.split_sizes["val"],
             n_test=result.split_sizes["test"],
             n_features=len(data.features.columns),
+            dropped_features=json.dumps(sorted(data.spec.dropped)),
             rows_available=data.rows_available,
             rows_used=data.rows_used,
             is_champion=c.name == result.champion,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -131,3 +133,26 @@ def test_task_data_does_not_depend_on_physical_row_order(tmp_path) -> None:
     np.testing.assert_array_equal(a.ids, b.ids)
     np.testing.assert_array_equal(a.y, b.y)
     assert a.fingerprint == b.fingerprint
+
+
+def test_dropped_features_are_not_features_and_unknown_ones_are_refused(tmp_path) -> None:
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame(
+        {
+            "loan_id": np.arange(1, 101),
+            "Customer_Age": rng.integers(18, 80, 100),
+            "x": rng.normal(size=100),
+            "y": rng.integers(0, 2, 100),
+        }
+    )
+    with open_warehouse(tmp_path / "w.duckdb") as wh:
+        wh.replace_tables({"marts.a": frame})
+        spec = TaskSpec("t", "marts.a", "y", "binary", id_column="loan_id")
+        whole = task_data.prepare_task(wh, spec)
+        # names match ignoring case, as every column name the user gives
+        without = task_data.prepare_task(wh, replace(spec, dropped=("customer_age",)))
+        with pytest.raises(UserError, match="--drop-feature column 'nope' is not in marts.a"):
+            task_data.prepare_task(wh, replace(spec, dropped=("nope",)))
+    assert "Customer_Age" in whole.features.columns
+    assert without.features.columns == [c for c in whole.features.columns if c != "Customer_Age"]
+    assert without.spec.dropped == ("Customer_Age",)
