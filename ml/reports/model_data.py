@@ -13,7 +13,13 @@ import numpy as np
 import pandas as pd
 
 from ml.core.errors import UserError
-from ml.core.tables import EVALUATION_PREDICTIONS, FEATURE_IMPORTANCE, MODEL_RUNS, SHAP_SAMPLE
+from ml.core.tables import (
+    EVALUATION_PREDICTIONS,
+    FAIRNESS_METRICS,
+    FEATURE_IMPORTANCE,
+    MODEL_RUNS,
+    SHAP_SAMPLE,
+)
 from ml.core.tasks import LOWER_IS_BETTER
 from ml.core.warehouse import Warehouse
 from ml.reports.reading import as_bool, json_value, missing_columns, sample_positions, select
@@ -55,6 +61,8 @@ class ModelData:
     importance: pd.DataFrame  # ml.feature_importance rows of the run's champion (may be empty)
     class_labels: list[str] | None = None  # multiclass: label of each class code
     shap: ShapSample | None = None
+    #: ml.fairness_metrics rows of the champion on the test split (may be empty)
+    fairness: pd.DataFrame = field(default_factory=pd.DataFrame)
     skipped: dict[str, str] = field(default_factory=dict)
     shap_rows: int = DEFAULT_SHAP_ROWS
     seed: int = DEFAULT_SEED
@@ -296,6 +304,14 @@ def collect_model_data(
         data.skipped["importance"] = (
             f"{FEATURE_IMPORTANCE} holds no SHAP importance of run {run_id} "
             "(trained with --explain-rows 0 or by an older version)"
+        )
+    if wh.exists(FAIRNESS_METRICS):
+        where = {"task": task, "run_id": run_id, "model_name": champion, "split": "test"}
+        data.fairness = select(wh, FAIRNESS_METRICS, where=where)
+    if data.fairness.empty:
+        data.skipped["fairness"] = (
+            f"{FAIRNESS_METRICS} holds no metrics of run {run_id}: its rows have no sensitive "
+            "attribute (age group, gender, region), or an older version of ml.train trained it"
         )
     _read_shap(wh, data)
     return data

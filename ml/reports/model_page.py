@@ -28,6 +28,7 @@ from ml.reports.evaluation_plots import (
     plot_roc_binary,
     plot_roc_multiclass,
 )
+from ml.reports.fairness_plots import GAP_LIMITS, gap_table, plot_metrics_by_group
 from ml.reports.model_data import (
     DEFAULT_SEED,
     DEFAULT_SHAP_ROWS,
@@ -367,6 +368,33 @@ def _shap_rows_text(data: ModelData) -> str:
     )
 
 
+def _fairness_section(report: Report, data: ModelData) -> None:
+    sec = report.section("Fairness by group", anchor="fairness")
+    if data.fairness.empty:
+        reason = data.skipped.get("fairness", "no fairness metrics were read")
+        sec.add_note(f"Skipped the fairness section: {reason}.")
+        return
+    rows = data.fairness
+    sec.add_text(
+        f"The champion on the {_count(rows):,} test rows, by group of each sensitive attribute "
+        "(fairlearn's MetricFrame; ml.fairness_metrics holds every candidate and split). "
+        "Small groups give noisy rates: read them with their n."
+    )
+    for attribute in sorted(set(rows["attribute"])):
+        fig, t = plot_metrics_by_group(rows, attribute, data.problem)
+        sec.add_figure(fig, t, "Dashed line: the first metric over every test row.")
+    limits = "; ".join(f"{m.replace('_', ' ')} {op} {v:g}" for m, (op, v) in GAP_LIMITS.items())
+    sec.add_table(
+        gap_table(rows),
+        caption=f"Gaps between the groups. Reference limits (binary tasks): {limits}.",
+    )
+
+
+def _count(rows) -> float:
+    overall = rows[(rows["kind"] == "overall") & (rows["metric"] == "count")]["value"]
+    return float(overall.iloc[0]) if len(overall) else 0.0
+
+
 def build_report(data: ModelData) -> Report:
     """Draw the page of one task from collected data (no warehouse access)."""
     ch = data.champion
@@ -402,6 +430,7 @@ def build_report(data: ModelData) -> Report:
     )
     _evaluation_section(report, data)
     _shap_section(report, data)
+    _fairness_section(report, data)
     return report
 
 

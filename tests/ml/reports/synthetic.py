@@ -12,6 +12,7 @@ import pandas as pd
 from ml.core.tables import (
     CUSTOMER_SEGMENTS,
     EVALUATION_PREDICTIONS,
+    FAIRNESS_METRICS,
     FEATURE_IMPORTANCE,
     MODEL_RUNS,
     SEGMENT_PROJECTION,
@@ -20,6 +21,7 @@ from ml.core.tables import (
 )
 from ml.core.tasks import METRICS
 from ml.core.warehouse import open_warehouse
+from ml.fairness.metrics import fairness_rows
 
 MODELS = ("linear", "tree", "xgboost", "keras", "voting", "stacking")
 CLASSES = ("gold", "silver", "bronze")
@@ -176,6 +178,22 @@ def shap_sample(
     return frame
 
 
+def fairness(problem: str, rows: pd.DataFrame | None = None) -> pd.DataFrame:
+    """`ml.fairness_metrics` of `evaluation(problem)` (or `rows`), by a seeded age group and
+    gender of each entity, as ml.train computes them."""
+    rows = evaluation(problem) if rows is None else rows
+    ids = sorted(set(rows["entity_id"]), key=int)
+    rng = np.random.default_rng(5)
+    attributes = pd.DataFrame(
+        {
+            "entity_id": ids,
+            "age_group": rng.choice(["18-24", "25-34", "35-44", "65+"], len(ids)),
+            "gender": rng.choice(["female", "male"], len(ids)),
+        }
+    )
+    return fairness_rows(rows.assign(threshold=0.5, is_champion=False), attributes, problem)
+
+
 def trained(problem: str, metric: str, **options: object) -> dict[str, pd.DataFrame]:
     """Every table a model page reads, for one task `t` of run `r2`."""
     labels = list(CLASSES) if problem == "multiclass" else None
@@ -184,6 +202,7 @@ def trained(problem: str, metric: str, **options: object) -> dict[str, pd.DataFr
         EVALUATION_PREDICTIONS: evaluation(problem),
         FEATURE_IMPORTANCE: importance(problem),
         SHAP_SAMPLE: shap_sample(),
+        FAIRNESS_METRICS: fairness(problem),
     }
 
 

@@ -16,6 +16,7 @@ from ml.core.tables import EVALUATION_PREDICTIONS, MODEL_RUNS, SHAP_SAMPLE
 from ml.core.warehouse import open_warehouse
 from ml.reports import model_page
 from ml.reports.evaluation_plots import binned_mean, expected_calibration_error
+from ml.reports.fairness_plots import gap_table
 from ml.reports.model_data import (
     ModelData,
     ShapSample,
@@ -23,6 +24,7 @@ from ml.reports.model_data import (
     evaluation_class_labels,
     latest_runs,
 )
+from ml.reports.page import Table
 from ml.reports.reading import open_read_only
 from ml.reports.shap_plots import DEPENDENCE_FEATURES, feature_colour_values, swarm_offsets
 from tests.conftest import run_python
@@ -59,6 +61,9 @@ def _data(problem: str, metric: str, with_evaluation: bool = True) -> ModelData:
         data.class_labels = evaluation_class_labels(evaluation)
     if not with_evaluation:
         data.skipped["evaluation"] = "no rows"
+    else:
+        rows = synthetic.fairness(problem, evaluation)
+        data.fairness = rows[(rows["model_name"] == "voting") & (rows["split"] == "test")]
     values, X = synthetic.shap_wide()
     data.shap = ShapSample(values, ["a", "b", "c"], X, "value", frozenset({"b"}), 100)
     return data
@@ -137,6 +142,7 @@ def test_pages_of_every_problem_type(problem, metric, expected, tmp_path: Path) 
     for title in [f"Leaderboard: {metric} by candidate", *expected]:
         assert title in titles
     assert "SHAP dependence of b (rank 2)" in titles  # a categorical strip plot
+    assert {"Metrics by age group", "Metrics by gender"} <= set(titles)  # the fairness section
     assert len(set(titles)) == len(titles)
     assert len({f.png for f in report.figures}) == len(titles)
     table, _ = model_page.leaderboard_table(_data(problem, metric))
@@ -158,6 +164,20 @@ def test_page_without_evaluation_rows_has_a_note_not_a_crash() -> None:
     assert "SHAP summary (beeswarm) of the top features" in titles
     regression = model_page.build_report(_data("regression", "r2", with_evaluation=False))
     assert "Predicted vs actual" not in [f.title for f in regression.figures]
+    assert any("Skipped the fairness section" in n for n in regression.notes)
+
+
+def test_the_fairness_section_shows_groups_and_gaps_with_their_reference_limits() -> None:
+    data = _data("binary", "roc_auc")
+    report = model_page.build_report(data)
+    (section,) = [s for s in report.sections if s.anchor == "fairness"]
+    (table,) = [b for b in section.blocks if isinstance(b, Table)]
+    assert "equalized odds difference" in table.html and "&gt;= 0.8" in table.html
+    gaps = gap_table(data.fairness)
+    assert set(gaps["attribute"]) == {"age_group", "gender"}
+    ratio = gaps[(gaps["attribute"] == "gender") & (gaps["gap"] == "demographic parity ratio")]
+    assert ratio["reference"].iloc[0] == ">= 0.8"
+    assert ratio["within"].iloc[0] == ("yes" if ratio["value"].iloc[0] >= 0.8 else "no")
 
 
 # ---------------------------------------------------------------------------------------------
