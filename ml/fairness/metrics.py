@@ -24,9 +24,6 @@ import pandas as pd
 from fairlearn.metrics import (
     MetricFrame,
     count,
-    demographic_parity_difference,
-    demographic_parity_ratio,
-    equalized_odds_difference,
     false_positive_rate,
     selection_rate,
     true_positive_rate,
@@ -94,19 +91,22 @@ def _long(frame: MetricFrame) -> list[tuple[str, str | None, str, float]]:
     return rows
 
 
-def _gaps(problem: str, y_true, y_pred, groups, by_label: MetricFrame) -> list[tuple]:
+def _gaps(problem: str, by_label: MetricFrame) -> list[tuple]:
+    """The gaps between groups, from the groups' values already computed: fairlearn's
+    demographic parity difference and ratio are the between-groups difference and ratio of the
+    selection rate, its equalized odds difference the larger of those of the TPR and FPR."""
+    difference = by_label.difference()
     if problem == "binary":
         with np.errstate(divide="ignore", invalid="ignore"):
-            return [
-                ("gap", None, "demographic_parity_difference",
-                 float(demographic_parity_difference(y_true, y_pred, sensitive_features=groups))),
-                ("gap", None, "demographic_parity_ratio",
-                 float(demographic_parity_ratio(y_true, y_pred, sensitive_features=groups))),
-                ("gap", None, "equalized_odds_difference",
-                 float(equalized_odds_difference(y_true, y_pred, sensitive_features=groups))),
-            ]  # fmt: skip
+            ratio = by_label.ratio()["selection_rate"]
+        odds = max(difference["true_positive_rate"], difference["false_positive_rate"])
+        return [
+            ("gap", None, "demographic_parity_difference", float(difference["selection_rate"])),
+            ("gap", None, "demographic_parity_ratio", float(ratio)),
+            ("gap", None, "equalized_odds_difference", float(odds)),
+        ]
     metric = "mean_absolute_error" if problem == "regression" else "accuracy"
-    return [("gap", None, f"{metric}_difference", float(by_label.difference()[metric]))]
+    return [("gap", None, f"{metric}_difference", float(difference[metric]))]
 
 
 def model_rows(
@@ -139,7 +139,7 @@ def model_rows(
                 sensitive_features=groups,
             )  # fmt: skip
         )
-    return rows + _gaps(problem, y_true, labels, groups, by_label)
+    return rows + _gaps(problem, by_label)
 
 
 def fairness_rows(evaluation: pd.DataFrame, attributes: pd.DataFrame, problem: str) -> pd.DataFrame:

@@ -33,7 +33,7 @@ def plot_metrics_by_group(rows: pd.DataFrame, attribute: str, problem: str) -> t
     width = 0.8 / max(len(metrics), 1)
     fig, ax = new_figure(figsize=(max(6.4, 0.9 * len(groups) + 2), 4.2))
     for i, metric in enumerate(metrics):
-        values = wide[metric].to_numpy(dtype=float) if metric in wide.columns else np.nan
+        values = wide[metric].to_numpy(dtype=float)
         ax.bar(x + (i - (len(metrics) - 1) / 2) * width, values, width, color=TAB10[i],
                label=metric.replace("_", " "))  # fmt: skip
     overall = rows[
