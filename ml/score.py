@@ -5,7 +5,7 @@ that model or whose feature values changed since they were scored (a hash of the
 is kept in `ml.score_log`); `--all` rescores every row. The rows go through the same bundle
 (hash-checked before it is loaded), input contract and batch scoring as `ml.predict`; each
 task's `ml.<task>_predictions` and its `ml.score_log` rows are written in one transaction.
-Without `--task`, every task with a trained model is scored. See `ml.serving.incremental`.
+Without `--task`, every task with a deployed model is scored. See `ml.serving.incremental`.
 """
 
 from __future__ import annotations
@@ -20,15 +20,16 @@ from ml.core.tasks import validate_task_name
 from ml.core.warehouse import open_warehouse
 from ml.serving.destinations import warning_line
 from ml.serving.incremental import ScoringResult, score_incremental
+from ml.serving.model import deployed_tasks
 
 
 def trained_tasks() -> list[str]:
-    """Every task with a trained model, in name order."""
+    """Every task with a deployed model, in name order."""
     with open_warehouse(read_only=True) as wh:
-        if not wh.exists(MODEL_RUNS):
+        tasks = deployed_tasks(wh)
+        if not tasks and not wh.exists(MODEL_RUNS):
             raise UserError("no models trained yet: run `python -m ml.train` first")
-        tasks = wh.query(f"select distinct task from {MODEL_RUNS} where is_champion order by task")
-    return [str(t) for t in tasks["task"]]
+    return tasks
 
 
 def summary(result: ScoringResult) -> str:
@@ -47,7 +48,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """CLI entry point."""
     parser = ArgumentParser(prog="python -m ml.score", description=__doc__.split("\n")[0])
     parser.add_argument(
-        "--task", action="append", help="a task to score (repeatable; default: every trained task)"
+        "--task", action="append", help="a task to score (repeatable; default: every deployed task)"
     )
     parser.add_argument("--all", action="store_true", help="rescore every row, changed or not")
     args = parser.parse_args(argv)

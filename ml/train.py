@@ -7,6 +7,7 @@
     python -m ml.train --time-budget 120        # seconds of hyperparameter search per task
     python -m ml.train --max-rows 200000        # train on a seeded sample of larger relations
     python -m ml.train --task loan_repayment --drop-feature customer_age   # without a column
+    python -m ml.train --promote never          # train challengers, deploy nothing
 
 Reads the task relations once (read-only), trains with the warehouse closed, then writes in ONE
 transaction (`ml.training.run`): a failed or killed run leaves every `ml.*` table as it was.
@@ -14,6 +15,12 @@ A relation of more than `--max-rows` rows (default 1,000,000) is trained on a se
 that many rows; its champion then scores every row where it lies, and `ml.model_runs` records
 `rows_available` and `rows_used`. Hyperparameters are searched within `--time-budget` seconds per
 task (Optuna, seeded; `ml.training.search`), or by the grids of `--fast` / `--time-budget 0`.
+
+A task's first run deploys its champion (`ml.deployments`). A later run's champion is a
+challenger: under `--promote auto` (the default) it is deployed only if it beats the deployed
+model on the same held-out rows by a significant margin and passes the quality and fairness
+gates (`ml.governance.promotion`); `never` deploys nothing, `force` deploys it anyway. Every
+decision and its evidence is printed and stored in `ml.promotion_decisions`.
 """
 
 from __future__ import annotations
@@ -44,13 +51,15 @@ from ml.core.cli import seed as seed_type
 from ml.core.config import DEFAULT_SEED
 from ml.core.tables import PREDICTION_EXPLANATIONS
 from ml.core.tasks import PROBLEM_TYPES
+from ml.governance.options import add_gate_arguments, promotion_options
+from ml.governance.promotion import MODES
 from ml.training import settings
 from ml.training.experiment import TrainOptions
 from ml.training.leaderboard import leaderboard
 from ml.training.run import TASK_STEPS, RunResult, run_training, task_specs
 
 
-def _train_with_bars(specs, options: TrainOptions, console: Console) -> RunResult:
+def _train_with_bars(specs, options: TrainOptions, console: Console, promotion) -> RunResult:
     """`run_training` with one progress bar per task on stderr."""
     columns = (
         SpinnerColumn(),
@@ -67,7 +76,7 @@ def _train_with_bars(specs, options: TrainOptions, console: Console) -> RunResul
                 bars[task] = progress.add_task(task, total=TASK_STEPS)
             progress.update(bars[task], description=message, advance=1)
 
-        return run_training(specs, options, step)
+        return run_training(specs, options, step, promotion)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -124,6 +133,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="train every selected task without this column (repeatable), e.g. a sensitive "
         "attribute: --task loan_repayment --drop-feature customer_age",
     )
+    parser.add_argument(
+        "--promote",
+        choices=MODES,
+        default="auto",
+        help="deploy a task's new champion: auto (only on a significant gain with the quality "
+        "and fairness gates passed), never, or force (default auto; a task's first run always "
+        "deploys)",
+    )
+    add_gate_arguments(parser)
     args = parser.parse_args(argv)
     for name in ("cost_fp", "cost_fn"):
         value = getattr(args, name)
@@ -149,7 +167,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         else (0.0 if args.fast else settings.TIME_BUDGET),
     )
 
-    result = _train_with_bars(specs, options, Console(stderr=True))
+    promotion = promotion_options(args, args.promote, args.seed)
+    result = _train_with_bars(specs, options, Console(stderr=True), promotion)
     out = Console(width=None if Console().is_terminal else 120)
     for r in result.results:
         out.print(leaderboard(r))
@@ -173,6 +192,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             out.print(
                 "  not used as features: " + "; ".join(f"{k} ({v})" for k, v in dropped.items())
             )
+    for decision in result.decisions:
+        for line in decision.lines():
+            out.print(line, highlight=False, markup=False, soft_wrap=True)
     for relation, rows in result.written.items():
         out.print(f"wrote {relation}: {rows:,} rows")
     out.print(f"run {result.run_id}")

@@ -17,7 +17,9 @@ MAX_LINES = 700
 #: The one module that may open a connection or begin a transaction.
 WAREHOUSE_IMPLEMENTATION = ROOT / "ml" / "core" / "warehouse" / "duckdb.py"
 CONNECTING = re.compile(
-    r"duckdb\.connect\(|\bbegin transaction\b|[\"']commit[\"']|\brollback\b|\battach\s+['\"{]",
+    # a transaction's rollback, not `ml.rollback` (the command that restores a deployment)
+    r"duckdb\.connect\(|\bbegin transaction\b|[\"'](commit|rollback)[\"']|\.rollback\(|"
+    r"\battach\s+['\"{]",
     re.IGNORECASE,
 )
 #: Function-level imports of our own code that are there on purpose (module -> imported).

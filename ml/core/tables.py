@@ -27,12 +27,22 @@ SEGMENT_PROJECTION = "ml.segment_projection"
 #: scores (ml.train; the drift marts compare every batch with it).
 REFERENCE_PROFILES = "ml.reference_profiles"
 #: Every score a model gave, with the batch and the hash of the feature values it was given
-#: (ml.train and ml.score append; ml.score rescores only what changed since).
+#: (ml.train, ml.score, ml.promote and ml.rollback append; ml.score rescores only what changed
+#: since the deployed model's latest score).
 SCORE_LOG = "ml.score_log"
 #: Every candidate's metrics by group of the sensitive attributes (age group, gender, region) on
 #: its held-out rows, and the gaps between groups, per run (ml.train appends; fairlearn's
 #: definitions, ml.fairness).
 FAIRNESS_METRICS = "ml.fairness_metrics"
+#: Which trained model of each task is deployed, since when, by which command and why: one row
+#: per deployment, the full history (ml.train deploys a task's first champion and promoted
+#: challengers; ml.promote and ml.rollback by hand). A task's current deployment is its row of
+#: the highest deployment_id; every scoring path uses it (ml.governance).
+DEPLOYMENTS = "ml.deployments"
+#: Every promotion decision (ml.train's challengers, ml.promote): the evidence (both models'
+#: primary metric on the same held-out rows, the difference, its interval and p-value), the
+#: quality and fairness gates, and whether the challenger was deployed (ml.governance).
+PROMOTION_DECISIONS = "ml.promotion_decisions"
 #: Every expectation of every quality-gate run.
 GATE_RESULTS = "quality.check_results"
 
@@ -52,6 +62,8 @@ OWNED = frozenset(
         REFERENCE_PROFILES,
         SCORE_LOG,
         FAIRNESS_METRICS,
+        DEPLOYMENTS,
+        PROMOTION_DECISIONS,
     )
 )
 
@@ -59,3 +71,9 @@ OWNED = frozenset(
 def predictions_relation(task: str) -> str:
     """Where a task's predictions land."""
     return f"ml.{task}_predictions"
+
+
+def prediction_archive_relation(task: str) -> str:
+    """Where every model of a task keeps the predictions it produced, with the hash of the
+    feature values each was computed from (a promotion or rollback restores them exactly)."""
+    return f"ml.{task}_prediction_archive"

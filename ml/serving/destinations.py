@@ -15,11 +15,13 @@ from ml.core.tables import MODEL_RUNS, OWNED
 from ml.core.tasks import BUILTIN_TASKS
 from ml.core.warehouse import Warehouse
 
+#: Suffixes of the per-task tables ml.train, ml.score and ml.governance own.
+_TASK_SUFFIXES = ("_predictions", "_prediction_archive")
+
 
 def _owned_predictions(table: str, tasks: set[str]) -> bool:
-    return table.lower().endswith("_predictions") and (
-        table.lower().removesuffix("_predictions") in tasks
-    )
+    name = table.lower()
+    return any(name.endswith(s) and name.removesuffix(s) in tasks for s in _TASK_SUFFIXES)
 
 
 def check_output_table(relation: str) -> str:
@@ -38,7 +40,7 @@ def check_output_table_in(wh: Warehouse, relation: str) -> None:
     for info in wh.relations("ml"):
         if info.name.lower() == table.lower() and info.kind == "view":
             raise UserError(f"--write-table {relation} is a view: refusing to replace it")
-    if table.lower().endswith("_predictions") and wh.exists(MODEL_RUNS):
+    if table.lower().endswith(_TASK_SUFFIXES) and wh.exists(MODEL_RUNS):
         trained = wh.query(f"select distinct lower(task) as task from {MODEL_RUNS}")
         if _owned_predictions(table, set(trained["task"])):
             raise UserError(f"--write-table {relation} would replace a table that ml.train owns")

@@ -2,13 +2,15 @@
 that have no score from it or whose feature values changed since they were scored.
 
 Each row's feature values are hashed (`ml.serving.hashing`, over the model's input columns) and
-compared with the hash of its latest row in `ml.score_log`. A row is scored when it is new (no
-log row), changed (another hash), or last scored by another model (a new deployment); `every`
-rescores all ("all"); "missing" is a row whose log is current but which has no row in the
+compared with the hash of the deployed model's latest `ml.score_log` row of it (the log also
+holds challengers' scores, which do not count). A row is scored when it is new (no log row),
+changed (another hash), or only ever scored by other models ("model"); `every` rescores all
+("all"); "missing" is a row whose log is current but which has no row in the
 predictions table (someone replaced it). The rows go through the bundle's contract and batch scoring exactly as
 `ml.predict` does. Then ONE transaction replaces `ml.<task>_predictions` (the unchanged rows as
 they were, the scored rows, and no row whose entity left the relation) and appends the scored
-rows to `ml.score_log`: a failure or a kill leaves both as they were.
+rows to `ml.score_log` and `ml.<task>_prediction_archive`: a failure or a kill leaves them as
+they were.
 """
 
 from __future__ import annotations
@@ -21,8 +23,9 @@ import numpy as np
 import pandas as pd
 
 from ml.core.errors import UserError
-from ml.core.tables import SCORE_LOG, predictions_relation
+from ml.core.tables import SCORE_LOG, prediction_archive_relation, predictions_relation
 from ml.core.warehouse import Warehouse, open_warehouse
+from ml.serving.archive import archive_rows, updated_archive
 from ml.serving.hashing import feature_hashes
 from ml.serving.model import TrainedModel, load_model
 from ml.serving.output import now
@@ -54,8 +57,10 @@ class ScoringResult:
         return sum(self.scored.values())
 
 
-def _latest_scores(wh: Warehouse, task: str) -> pd.DataFrame:
-    """entity_id, feature_hash, run_id, model_name of each entity's latest log row."""
+def _latest_scores(wh: Warehouse, task: str, model: TrainedModel) -> pd.DataFrame:
+    """entity_id, feature_hash, run_id, model_name of each entity's latest log row by `model`
+    (the deployed one; the log also holds the scores of challengers that ml.train logged),
+    with `run_id` null for an entity only other models scored."""
     if not wh.exists(SCORE_LOG):
         return pd.DataFrame(columns=["entity_id", "feature_hash", "run_id", "model_name"])
     return wh.query(
@@ -63,36 +68,40 @@ def _latest_scores(wh: Warehouse, task: str) -> pd.DataFrame:
         select entity_id, feature_hash, run_id, model_name
         from (
             select
-                *,
+                entity_id,
+                case when mine then feature_hash end as feature_hash,
+                case when mine then run_id end as run_id,
+                case when mine then model_name end as model_name,
                 row_number() over (
-                    partition by entity_id order by scored_at desc, run_id desc
+                    partition by entity_id order by mine desc, scored_at desc
                 ) as recency
-            from {SCORE_LOG}
-            where task = ?
+            from (
+                select *, (run_id = ? and model_name = ?) as mine
+                from {SCORE_LOG}
+                where task = ?
+            ) as logged
         ) as ranked
         where recency = 1
         """,
-        [task],
+        [model.run_id, model.model_name, task],
     )
 
 
 def _reasons(
-    ids: pd.Series, hashes: np.ndarray, latest: pd.DataFrame, predicted: set, model: TrainedModel
+    ids: pd.Series, hashes: np.ndarray, latest: pd.DataFrame, predicted: set
 ) -> np.ndarray:
     """Why each row must be scored ("" when it need not be)."""
     known = latest.set_index(latest["entity_id"].astype(str))
     key = ids.astype(str)
     old_hash = key.map(known["feature_hash"]).to_numpy(dtype=object)
-    old_model = (key.map(known["run_id"]) + "/" + key.map(known["model_name"])).to_numpy(
-        dtype=object
-    )
     reason = np.full(len(ids), "", dtype=object)
-    missing_log = pd.isna(old_hash)
-    reason[missing_log] = "new"
-    changed = ~missing_log & (old_hash != hashes)
-    reason[changed] = "changed"
-    other_model = ~missing_log & ~changed & (old_model != f"{model.run_id}/{model.model_name}")
+    logged = key.isin(set(known.index)).to_numpy()
+    reason[~logged] = "new"
+    other_model = logged & pd.isna(key.map(known["run_id"])).to_numpy()
     reason[other_model] = "model"
+    mine = logged & ~other_model
+    changed = mine & (old_hash != hashes)
+    reason[changed] = "changed"
     unpredicted = (reason == "") & ~key.isin(predicted).to_numpy()
     reason[unpredicted] = "missing"
     return reason
@@ -113,7 +122,7 @@ def score_incremental(task: str, every: bool = False) -> ScoringResult:
         if id_column not in columns:
             raise UserError(f"{task}: {relation} has no id column {id_column!r} to score by")
         frame = wh.read_frame(relation, order_by=id_column)
-        latest = _latest_scores(wh, task)
+        latest = _latest_scores(wh, task, model)
         old = wh.read_frame(target) if wh.exists(target) else pd.DataFrame()
     result = ScoringResult(task, relation, model.run_id, model.model_name, len(frame))
     hashes = feature_hashes(frame, model.features)
@@ -122,7 +131,7 @@ def score_incremental(task: str, every: bool = False) -> ScoringResult:
     if every:
         reason = np.full(len(frame), "all", dtype=object)
     else:
-        reason = _reasons(ids, hashes, latest, predicted, model)
+        reason = _reasons(ids, hashes, latest, predicted)
     chosen = reason != ""
     result.scored = {r: int((reason == r).sum()) for r in REASONS if (reason == r).any()}
     kept = pd.DataFrame()
@@ -146,7 +155,14 @@ def score_incremental(task: str, every: bool = False) -> ScoringResult:
     )
     table = pd.concat([kept, scored], ignore_index=True, sort=False) if not kept.empty else scored
     table = table.sort_values(id_column, kind="stable", ignore_index=True)
+    archive = archive_rows(scored, hashes[chosen])
     with open_warehouse() as wh:
-        wh.replace_tables({target: table, SCORE_LOG: wh.appended(SCORE_LOG, log)})
+        wh.replace_tables(
+            {
+                target: table,
+                SCORE_LOG: wh.appended(SCORE_LOG, log),
+                prediction_archive_relation(task): updated_archive(wh, task, archive, id_column),
+            }
+        )
     result.seconds = time.perf_counter() - started
     return result

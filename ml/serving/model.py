@@ -3,8 +3,9 @@
     from ml import load_model
     scored = load_model("loan_repayment").predict(df)   # id, prediction, probability, ...
 
-The champion is the one `ml.model_runs` marks for the task's latest run; its file's sha256 must
-match the registry before it is unpickled (`ml.serving.bundle`).
+The model is the task's current deployment (`ml.deployments`, its row of the highest
+deployment_id; `ml.governance`), never simply the latest run; its file's sha256 must match the
+registry before it is unpickled (`ml.serving.bundle`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ml.core.errors import UserError
-from ml.core.tables import MODEL_RUNS
+from ml.core.tables import DEPLOYMENTS, MODEL_RUNS
 from ml.core.tasks import validate_task_name
 from ml.core.warehouse import Warehouse, open_warehouse
 from ml.serving.bundle import ModelBundle, load_bundle
@@ -62,40 +63,69 @@ class TrainedModel(ModelBundle):
         return scored
 
 
-def champion_row(wh: Warehouse, task: str) -> dict[str, Any]:
-    """The registry row of the champion of `task`'s latest run."""
-    if not wh.exists(MODEL_RUNS):
-        raise UserError("no models trained yet: run `python -m ml.train` first")
+def registry_entry(row: Any) -> dict[str, str]:
+    """run_id, model_name, path, sha256 of a registry or deployment row (a mapping with
+    run_id, model_name, artifact_path, artifact_sha256): what `load_bundle` and a deployment
+    need."""
+    return {
+        "run_id": str(row["run_id"]),
+        "model_name": str(row["model_name"]),
+        "path": str(row["artifact_path"]),
+        "sha256": str(row["artifact_sha256"]),
+    }
+
+
+def deployed_row(wh: Warehouse, task: str) -> dict[str, Any] | None:
+    """The current deployment of `task` (its `ml.deployments` row of the highest
+    deployment_id) as run_id, model_name, path, sha256, deployment_id; None when the task has
+    never been deployed."""
+    if not wh.exists(DEPLOYMENTS):
+        return None
     rows = wh.query(
         f"""
-        select run_id, model_name, artifact_path, artifact_sha256
-        from {MODEL_RUNS}
-        where task = ? and is_champion
-        order by trained_at desc, run_id desc
+        select deployment_id, run_id, model_name, artifact_path, artifact_sha256
+        from {DEPLOYMENTS}
+        where task = ?
+        order by deployment_id desc
         limit 1
         """,
         [task],
     )
     if rows.empty:
-        raise UserError(
-            f"no trained model for task {task!r}: run `python -m ml.train --task {task}`"
-        )
+        return None
     row = rows.iloc[0]
-    return {
-        "run_id": row["run_id"],
-        "model_name": row["model_name"],
-        "path": row["artifact_path"],
-        "sha256": row["artifact_sha256"],
-    }
+    return {"deployment_id": int(row["deployment_id"]), **registry_entry(row)}
+
+
+def require_deployed(wh: Warehouse, task: str) -> dict[str, Any]:
+    """`deployed_row`, or a UserError saying how to get one."""
+    row = deployed_row(wh, task)
+    if row is not None:
+        return row
+    if not wh.exists(MODEL_RUNS):
+        raise UserError("no models trained yet: run `python -m ml.train` first")
+    raise UserError(
+        f"no deployed model for task {task!r}: run `python -m ml.train --task {task}` (a "
+        f"task's first run deploys its champion) or `python -m ml.promote --task {task} --run "
+        "RUN` (a run trained before deployments existed)"
+    )
+
+
+def deployed_tasks(wh: Warehouse) -> list[str]:
+    """Every task with a deployed model, in name order."""
+    if not wh.exists(DEPLOYMENTS):
+        return []
+    tasks = wh.query(f"select distinct task from {DEPLOYMENTS} order by task")
+    return [str(t) for t in tasks["task"]]
 
 
 def load_model(task: str, wh: Warehouse | None = None) -> TrainedModel:
-    """The champion of `task`, its file verified against the registry's sha256 before loading
-    (`wh`: an open warehouse to read the registry from; default: open it read-only)."""
+    """The deployed model of `task`, its file verified against the registry's sha256 before
+    loading (`wh`: an open warehouse to read the registry from; default: open it read-only)."""
     task = validate_task_name(task)
     if wh is None:
         with open_warehouse(read_only=True) as own:
-            row = champion_row(own, task)
+            row = require_deployed(own, task)
     else:
-        row = champion_row(wh, task)
+        row = require_deployed(wh, task)
     return TrainedModel.of(load_bundle(row["path"], row["sha256"]))

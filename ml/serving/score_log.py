@@ -1,12 +1,13 @@
-"""`ml.score_log`: every score a deployed model gave, appended by `ml.train` (all the rows it
-scored) and `ml.score` (the new and changed rows of each batch).
+"""`ml.score_log`: every score a model gave, appended by `ml.train` (its champion's score of every
+row, deployed or not: the rows a run saw stay known), `ml.score` (the deployed model's scores of
+the new and changed rows of each batch) and a promotion or rollback (every row, as deployed).
 
 One row per scored entity and scoring: the task, the entity's id as text, the batch of the
 feature values it was scored on, the hash of those values (`ml.serving.hashing`), the score
 (binary: probability of the positive class; regression: the prediction; multiclass: the
 probability of the predicted class), the predicted label (classification), and which model
-scored it and when. `ml.score` finds the rows to rescore from each entity's latest row; the
-drift marts read each batch's scores from it.
+scored it and when. `ml.score` finds the rows to rescore from each entity's latest row by the
+deployed model; the drift marts read each batch's scores of the deployed model from it.
 """
 
 from __future__ import annotations

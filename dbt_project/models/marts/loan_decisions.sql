@@ -1,6 +1,7 @@
--- One row per loan application: the champion's probability of default turned into a decision
--- (approve / review / decline at cut-offs derived from the tuned threshold, dbt vars) and up to
--- three plain-word reasons from the SHAP explanation of the same run: the strongest factors
+-- One row per loan application: the deployed model's probability of default turned into a
+-- decision (approve / review / decline at cut-offs derived from the tuned threshold, dbt vars),
+-- the deployment that decided (the latest deployment of the model that made the prediction) and
+-- up to three plain-word reasons from the SHAP explanation of the same run: the strongest factors
 -- lowering the risk of an approved loan, the strongest raising it for review and decline.
 
 {{ config(tags=['ml_scores']) }}
@@ -12,7 +13,29 @@ with
 loans as (select * from {{ ref('loan_features') }}),
 predictions as (select * from {{ ref('stg_ml__loan_repayment_predictions') }}),
 explanations as (select * from {{ ref('stg_ml__prediction_explanations') }}),
+deployments as (select * from {{ ref('stg_ml__deployments') }}),
 feature_labels as (select * from {{ ref('feature_labels') }}),
+
+model_deployments as (
+
+    -- every deployment of each loan_repayment model (run_id + model_name), the latest first: a
+    -- model deployed again (a rollback to it) decides under its latest deployment
+    select
+        run_id,
+        model_name,
+        deployment_id,
+        deployed_at,
+        row_number() over (
+            partition by run_id, model_name
+            order by deployment_id desc
+        ) as recency
+
+    from deployments
+    where task = 'loan_repayment'
+
+),
+
+latest_model_deployments as (select * from model_deployments where recency = 1),
 
 scored as (
 
@@ -25,11 +48,16 @@ scored as (
         {{ cutoffs.approve_below }} as approve_below,
         {{ cutoffs.decline_at_or_above }} as decline_at_or_above,
         predictions.model_name,
-        predictions.run_id
+        predictions.run_id,
+        latest_model_deployments.deployment_id,
+        latest_model_deployments.deployed_at
 
     from loans
     left join predictions
         on loans.loan_id = predictions.loan_id
+    left join latest_model_deployments
+        on predictions.run_id = latest_model_deployments.run_id
+        and predictions.model_name = latest_model_deployments.model_name
 
 ),
 
@@ -122,7 +150,9 @@ final as (
         reasons_by_loan.reason_2,
         reasons_by_loan.reason_3,
         decided.model_name,
-        decided.run_id
+        decided.run_id,
+        decided.deployment_id,
+        decided.deployed_at
 
     from decided
     left join reasons_by_loan

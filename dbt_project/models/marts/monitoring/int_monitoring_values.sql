@@ -1,10 +1,13 @@
 {{ config(materialized='ephemeral', tags=['ml_scores']) }}
 -- Every value each task's drift is measured on: per task, batch and row of the task's population,
 -- each feature of the deployed model's reference profile and the deployed model's score of that
--- row (the positive class's probability, the prediction, or the predicted class). A row of a
--- snapshot whose version is older than the batch has its day-count features (the var
--- monitoring_day_count_columns: days from an event to the row's as-of) aged to the batch's as-of:
--- nothing happened to the row since, so that is the value a rebuild as of the batch would give.
+-- row (the positive class's probability, the prediction, or the predicted class). The deployed
+-- model is the one of the task's current deployment (int_monitoring_reference); its scores are
+-- its own rows of ml.score_log, whichever command logged them (ml.train, ml.score, a deploy).
+-- A row of a snapshot whose version is older than the batch has its day-count features (the var
+-- monitoring_day_count_columns: days from an event to the row's as-of) aged to the batch's
+-- as-of: nothing happened to the row since, so that is the value a rebuild as of the batch
+-- would give.
 
 with
 

@@ -1,4 +1,5 @@
--- The deployed model's realised primary metric per task and batch, once the batch's labels are
+-- The deployed model's realised primary metric per task and batch (the model of the task's current
+-- deployment, ml.deployments, as int_monitoring_reference picks it), once the batch's labels are
 -- known, beside the one measured on the held-out test rows at training: on the rows that arrived
 -- in the batch after the model was trained (never a row it learnt from), scored by it. ROC-AUC
 -- (binary; ties count half), R-squared (regression), macro F1 over the classes seen in the labels
@@ -21,8 +22,8 @@ score_log as (select * from {{ ref('stg_ml__score_log') }}),
 deployed as (
 
     select distinct
-        task, run_id, model_name, relation, target, problem, primary_metric, training_metric,
-        trained_through_batch, population
+        task, deployment_id, run_id, model_name, relation, target, problem, primary_metric,
+        training_metric, trained_through_batch, population
     from reference
 
 ),
@@ -214,6 +215,7 @@ final as (
     select
         deployed.task,
         sizes.batch_id,
+        deployed.deployment_id,
         deployed.run_id,
         deployed.model_name,
         deployed.primary_metric as metric,

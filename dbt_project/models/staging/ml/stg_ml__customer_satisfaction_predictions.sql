@@ -1,4 +1,5 @@
--- The customer_satisfaction champion's predictions as ml.train wrote them.
+-- The predictions of the customer_satisfaction task's deployed model (its current deployment in
+-- ml.deployments) as ml.train, ml.promote or ml.rollback wrote them.
 
 with
 

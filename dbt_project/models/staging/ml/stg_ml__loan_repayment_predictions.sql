@@ -1,4 +1,5 @@
--- The loan_repayment champion's predictions as ml.train wrote them.
+-- The predictions of the loan_repayment task's deployed model (its current deployment in
+-- ml.deployments) as ml.train, ml.promote or ml.rollback wrote them.
 
 with
 
