@@ -16,11 +16,18 @@ writes `<task>.html` for every task with a champion (or the tasks named) with:
 - SHAP explanations of the champion: global importance (`ml.feature_importance`), a beeswarm of
   the top features and dependence plots of the top three, drawn from the SHAP values `ml.train`
   stored for a sample of the rows it explained (`ml.shap_sample`; at most `--shap-rows` of
-  them, a seeded subsample).
+  them, a seeded subsample);
+- fairness by group of each sensitive attribute (`ml.fairness_metrics`), drawn against the
+  default limits of the promotion's fairness gate (`ml.fairness.gate`), and the gaps between the
+  groups, each attribute said gated or reported only;
+- the deployments of the task (`ml.deployments`, newest first, the current one marked) and its
+  promotion decisions (`ml.promotion_decisions`: evidence, gates, verdict). When the latest run's
+  champion is not the deployed model, the summary says so at the top.
 
 The latest run of a task is the run of its most recent champion row in `ml.model_runs`. A part
 that cannot be drawn (a run trained before `ml.evaluation_predictions` or `ml.shap_sample` existed,
-or with `--explain-rows 0`) is skipped with a note on the page.
+or with `--explain-rows 0`; a warehouse without `ml.deployments`) is skipped with a note on the
+page.
 
 Exit codes: 0 written; 2 a user error (no warehouse, locked, nothing trained, unknown task, output
 not writable), printed as one line.

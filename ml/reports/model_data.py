@@ -1,7 +1,9 @@
 """What a task's model page is drawn from, read from the tables `ml.train` writes: the latest
 run's candidates (`ml.model_runs`), their held-out predictions (`ml.evaluation_predictions`), the
 champion's SHAP importance (`ml.feature_importance`) and its stored SHAP sample
-(`ml.shap_sample`). Nothing here loads a model or explains a row.
+(`ml.shap_sample`); and the task's deployments and promotion decisions (`ml.deployments`,
+`ml.promotion_decisions`, written by ml.train and the governance commands). Nothing here loads
+a model or explains a row.
 """
 
 from __future__ import annotations
@@ -14,10 +16,12 @@ import pandas as pd
 
 from ml.core.errors import UserError
 from ml.core.tables import (
+    DEPLOYMENTS,
     EVALUATION_PREDICTIONS,
     FAIRNESS_METRICS,
     FEATURE_IMPORTANCE,
     MODEL_RUNS,
+    PROMOTION_DECISIONS,
     SHAP_SAMPLE,
 )
 from ml.core.tasks import LOWER_IS_BETTER
@@ -35,6 +39,11 @@ _SHAP_COLUMNS = (
     "shap_value",
     "output_space",
 )
+#: The promotion decisions a page lists, newest first.
+DECISIONS_SHOWN = 20
+#: The columns a page needs of ml.deployments and ml.promotion_decisions (others are optional).
+DEPLOYMENT_COLUMNS = ("task", "deployment_id", "run_id", "model_name", "deployed_at", "command")
+DECISION_COLUMNS = ("task", "decided_at", "challenger_run_id", "challenger_model", "promoted")
 
 
 @dataclass
@@ -63,6 +72,12 @@ class ModelData:
     shap: ShapSample | None = None
     #: ml.fairness_metrics rows of the champion on the test split (may be empty)
     fairness: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: ml.deployments rows of the task, newest (the current one) first (may be empty)
+    deployments: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: ml.promotion_decisions rows of the task, newest first, at most DECISIONS_SHOWN
+    decisions: pd.DataFrame = field(default_factory=pd.DataFrame)
+    n_decisions: int = 0  # the task's decisions in all
+    governed: bool = False  # ml.deployments was read: the warehouse records deployments
     skipped: dict[str, str] = field(default_factory=dict)
     shap_rows: int = DEFAULT_SHAP_ROWS
     seed: int = DEFAULT_SEED
@@ -78,6 +93,21 @@ class ModelData:
     @property
     def metric(self) -> str:
         return str(self.champion["primary_metric"])
+
+    @property
+    def deployed(self) -> pd.Series | None:
+        """The task's current deployment (its highest deployment_id), None when none was read."""
+        return None if self.deployments.empty else self.deployments.iloc[0]
+
+    @property
+    def run_is_deployed(self) -> bool | None:
+        """Whether the run's champion is the deployed model (None: no deployment was read)."""
+        current = self.deployed
+        if current is None:
+            return None
+        return str(current["run_id"]) == self.run_id and str(current["model_name"]) == str(
+            self.champion["model_name"]
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -246,6 +276,47 @@ def _read_shap(wh: Warehouse, data: ModelData) -> None:
     data.shap = shap_sample(rows, data.shap_rows, data.seed)
 
 
+def _task_rows(
+    wh: Warehouse, relation: str, wanted: tuple[str, ...], task: str, what: str
+) -> tuple[pd.DataFrame | None, str]:
+    """(rows of `task` in `relation`, "" or, when there are none, why); rows None when the
+    relation cannot be read (absent, or of another layout)."""
+    if not wh.exists(relation):
+        return None, (
+            f"{relation} not found: the warehouse predates model governance (ml.train and the "
+            "governance commands write it)"
+        )
+    absent = missing_columns(wh, relation, wanted)
+    if absent:
+        return None, f"{relation} has no column {absent[0]!r}"
+    rows = select(wh, relation, where={"task": task})
+    return rows, f"{relation} holds no {what} of task {task}" if rows.empty else ""
+
+
+def _read_governance(wh: Warehouse, data: ModelData) -> None:
+    """The task's deployments (newest first) and its latest promotion decisions into `data`, or
+    why they could not be read."""
+    rows, reason = _task_rows(wh, DEPLOYMENTS, DEPLOYMENT_COLUMNS, data.task, "deployment")
+    data.governed = rows is not None
+    if reason:
+        data.skipped["deployments"] = reason
+    else:
+        rows = rows.assign(deployment_id=pd.to_numeric(rows["deployment_id"], errors="coerce"))
+        data.deployments = rows.sort_values(
+            "deployment_id", ascending=False, kind="stable"
+        ).reset_index(drop=True)
+    rows, reason = _task_rows(
+        wh, PROMOTION_DECISIONS, DECISION_COLUMNS, data.task, "promotion decision"
+    )
+    if reason:
+        data.skipped["decisions"] = reason
+        return
+    rows = rows.assign(decided_at=pd.to_datetime(rows["decided_at"], errors="coerce"))
+    newest = rows.iloc[::-1].sort_values("decided_at", ascending=False, kind="stable")
+    data.n_decisions = len(rows)
+    data.decisions = newest.head(DECISIONS_SHOWN).reset_index(drop=True)
+
+
 def collect_model_data(
     wh: Warehouse,
     task: str,
@@ -255,7 +326,8 @@ def collect_model_data(
     latest: dict[str, str] | None = None,
 ) -> ModelData:
     """Read `task`'s latest run (`latest`: `trained_tasks`, if read already), its evaluation
-    rows, importance and SHAP sample. Raises `UserError` when the task has no champion."""
+    rows, importance and SHAP sample, and the task's deployments and promotion decisions.
+    Raises `UserError` when the task has no champion."""
     latest = latest if latest is not None else trained_tasks(wh)
     if task not in latest:
         known = ", ".join(latest)
@@ -314,6 +386,7 @@ def collect_model_data(
             "attribute (age group, gender, region), or an older version of ml.train trained it"
         )
     _read_shap(wh, data)
+    _read_governance(wh, data)
     return data
 
 

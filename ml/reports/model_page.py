@@ -1,5 +1,6 @@
 """A task's model page: the summary and leaderboard tables, the evaluation and SHAP sections
-drawn from `model_data`'s frames, and the writer of one page per trained task."""
+drawn from `model_data`'s frames (the fairness and deployments sections are drawn by
+`fairness_plots` and `deployments_section`), and the writer of one page per trained task."""
 
 from __future__ import annotations
 
@@ -15,6 +16,11 @@ from ml.core.config import PROJECT_ROOT
 from ml.core.errors import UserError
 from ml.core.tables import FEATURE_IMPORTANCE, MODEL_RUNS, SHAP_SAMPLE
 from ml.core.tasks import BASE_MODELS, METRICS
+from ml.reports.deployments_section import (
+    add_deployments_section,
+    deployed_summary_item,
+    not_deployed_note,
+)
 from ml.reports.evaluation_plots import (
     plot_calibration,
     plot_confusion,
@@ -28,7 +34,7 @@ from ml.reports.evaluation_plots import (
     plot_roc_binary,
     plot_roc_multiclass,
 )
-from ml.reports.fairness_plots import GAP_LIMITS, gap_table, plot_metrics_by_group
+from ml.reports.fairness_plots import add_fairness_section
 from ml.reports.model_data import (
     DEFAULT_SEED,
     DEFAULT_SHAP_ROWS,
@@ -132,6 +138,9 @@ def summary_table(data: ModelData) -> pd.DataFrame:
         items.append(("features", f"{int(num(ch, 'n_features'))}"))
     if math.isfinite(num(ch, "seed")):
         items.append(("seed", f"{int(num(ch, 'seed'))}"))
+    deployed = deployed_summary_item(data)
+    if deployed is not None:
+        items.append(deployed)
     return pd.DataFrame(items, columns=["item", "value"]).astype("str")
 
 
@@ -368,33 +377,6 @@ def _shap_rows_text(data: ModelData) -> str:
     )
 
 
-def _fairness_section(report: Report, data: ModelData) -> None:
-    sec = report.section("Fairness by group", anchor="fairness")
-    if data.fairness.empty:
-        reason = data.skipped.get("fairness", "no fairness metrics were read")
-        sec.add_note(f"Skipped the fairness section: {reason}.")
-        return
-    rows = data.fairness
-    sec.add_text(
-        f"The champion on the {_count(rows):,} test rows, by group of each sensitive attribute "
-        "(fairlearn's MetricFrame; ml.fairness_metrics holds every candidate and split). "
-        "Small groups give noisy rates: read them with their n."
-    )
-    for attribute in sorted(set(rows["attribute"])):
-        fig, t = plot_metrics_by_group(rows, attribute, data.problem)
-        sec.add_figure(fig, t, "Dashed line: the first metric over every test row.")
-    limits = "; ".join(f"{m.replace('_', ' ')} {op} {v:g}" for m, (op, v) in GAP_LIMITS.items())
-    sec.add_table(
-        gap_table(rows),
-        caption=f"Gaps between the groups. Reference limits (binary tasks): {limits}.",
-    )
-
-
-def _count(rows) -> float:
-    overall = rows[(rows["kind"] == "overall") & (rows["metric"] == "count")]["value"]
-    return float(overall.iloc[0]) if len(overall) else 0.0
-
-
 def build_report(data: ModelData) -> Report:
     """Draw the page of one task from collected data (no warehouse access)."""
     ch = data.champion
@@ -408,6 +390,9 @@ def build_report(data: ModelData) -> Report:
         data={"runs": data.runs, "evaluation": data.evaluation, "importance": data.importance},
     )
     sec = report.section("Summary", anchor="summary")
+    warning = not_deployed_note(data)
+    if warning is not None:
+        sec.add_note(warning)
     sec.add_text(headline(data))
     sec.add_table(summary_table(data), caption="The latest run of the task (ml.model_runs).")
     table, formats = leaderboard_table(data)
@@ -430,7 +415,8 @@ def build_report(data: ModelData) -> Report:
     )
     _evaluation_section(report, data)
     _shap_section(report, data)
-    _fairness_section(report, data)
+    add_fairness_section(report, data)
+    add_deployments_section(report, data)
     return report
 
 

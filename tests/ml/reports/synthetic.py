@@ -11,10 +11,12 @@ import pandas as pd
 
 from ml.core.tables import (
     CUSTOMER_SEGMENTS,
+    DEPLOYMENTS,
     EVALUATION_PREDICTIONS,
     FAIRNESS_METRICS,
     FEATURE_IMPORTANCE,
     MODEL_RUNS,
+    PROMOTION_DECISIONS,
     SEGMENT_PROJECTION,
     SEGMENTATION_RUNS,
     SHAP_SAMPLE,
@@ -194,8 +196,83 @@ def fairness(problem: str, rows: pd.DataFrame | None = None) -> pd.DataFrame:
     return fairness_rows(rows.assign(threshold=0.5, is_champion=False), attributes, problem)
 
 
+#: The deployments of `deployments()` by default: run r1's champion deployed by its first run,
+#: then run r2's champion promoted (run r2 of `trained` is the deployed one).
+DEPLOYED = (("r1", "tree", "ml.train"), ("r2", "voting", "ml.promote"))
+#: ... and then rolled back to run r1's model: run r2's champion is no longer deployed.
+ROLLED_BACK = (*DEPLOYED, ("r1", "tree", "ml.rollback"))
+
+
+def deployments(
+    history: tuple[tuple[str, str, str], ...] = DEPLOYED, *, task: str = "t"
+) -> pd.DataFrame:
+    """`ml.deployments` rows of `task`: one per (run_id, model_name, command) of `history`,
+    deployment ids 1, 2, ... a day apart from 2026-01-01, each replacing the one before."""
+    n = len(history)
+    return pd.DataFrame(
+        {
+            "task": pd.Series([task] * n, dtype="str"),
+            "deployment_id": pd.Series(range(1, n + 1), dtype="int64"),
+            "run_id": pd.Series([h[0] for h in history], dtype="str"),
+            "model_name": pd.Series([h[1] for h in history], dtype="str"),
+            "artifact_path": [
+                f"artifacts/{task}/{run}/{model}.joblib" for run, model, _ in history
+            ],
+            "artifact_sha256": [f"{i:02d}" + "ab" * 31 for i in range(1, n + 1)],
+            "deployed_at": pd.Series(
+                pd.date_range("2026-01-01 08:30", periods=n, freq="D"), dtype="datetime64[us]"
+            ),
+            "command": pd.Series([h[2] for h in history], dtype="str"),
+            "reason": [f"reason {i}" for i in range(1, n + 1)],
+            "previous_deployment_id": pd.array([None, *range(1, n)], dtype="Int64"),
+        }
+    )
+
+
+def promotion_decisions(n_auto: int = 1, *, task: str = "t") -> pd.DataFrame:
+    """`ml.promotion_decisions` rows of `task`: the first run's (r1/tree, deployed as deployment
+    1), then `n_auto` decisions of ml.train against it an hour apart, the last of them about
+    r2/voting, promoted (deployment 2); the others not promoted (no significant gain)."""
+    first = {
+        "task": task, "decided_at": pd.Timestamp("2026-01-01 08:30"),
+        "challenger_run_id": "r1", "challenger_model": "tree", "deployed_run_id": None,
+        "deployed_model": None, "deployed_deployment_id": None, "mode": "first",
+        "metric": "roc_auc", "test": None, "alpha": 0.05, "n_rows": 0, "n_new_rows": 0,
+        "challenger_score": np.nan, "deployed_score": np.nan, "difference": np.nan,
+        "ci_low": np.nan, "ci_high": np.nan, "p_value": np.nan, "significant": False,
+        "quality_passed": True, "fairness_passed": True,
+        "fairness_checks": "report only: no attribute gated", "promoted": True,
+        "reason": "the task's first run: its champion is deployed", "deployment_id": 1,
+    }  # fmt: skip
+    rows = [first]
+    for i in range(n_auto):
+        last = i == n_auto - 1
+        rows.append({
+            **first, "decided_at": pd.Timestamp("2026-01-01 20:00") + pd.Timedelta(hours=i),
+            "challenger_run_id": "r2" if last else f"x{i}", "challenger_model": "voting",
+            "deployed_run_id": "r1", "deployed_model": "tree", "deployed_deployment_id": 1,
+            "mode": "auto", "test": "DeLong", "n_rows": 400, "n_new_rows": 150,
+            "challenger_score": 0.81, "deployed_score": 0.78, "difference": 0.03,
+            "ci_low": 0.012 if last else -0.004, "ci_high": 0.048 if last else 0.064,
+            "p_value": 0.0021 if last else 0.09, "significant": last,
+            "fairness_checks": "gender demographic_parity_ratio 0.870 >= 0.8 ok; "
+            "gender equalized_odds_difference 0.040 <= 0.1 ok",
+            "promoted": last,
+            "reason": "significant gain; the quality and fairness gates passed" if last
+            else "no significant gain",
+            "deployment_id": 2 if last else None,
+        })  # fmt: skip
+    frame = pd.DataFrame(rows)
+    for column in ("deployed_deployment_id", "n_rows", "n_new_rows", "deployment_id"):
+        frame[column] = pd.array(frame[column].tolist(), dtype="Int64")
+    frame["decided_at"] = frame["decided_at"].astype("datetime64[us]")
+    for column in ("test", "deployed_run_id", "deployed_model"):
+        frame[column] = frame[column].astype("object")
+    return frame
+
+
 def trained(problem: str, metric: str, **options: object) -> dict[str, pd.DataFrame]:
-    """Every table a model page reads, for one task `t` of run `r2`."""
+    """Every table a model page reads, for one task `t` of run `r2` (deployed: `DEPLOYED`)."""
     labels = list(CLASSES) if problem == "multiclass" else None
     return {
         MODEL_RUNS: model_runs(problem, metric, class_labels=labels, **options),
@@ -203,6 +280,8 @@ def trained(problem: str, metric: str, **options: object) -> dict[str, pd.DataFr
         FEATURE_IMPORTANCE: importance(problem),
         SHAP_SAMPLE: shap_sample(),
         FAIRNESS_METRICS: fairness(problem),
+        DEPLOYMENTS: deployments(),
+        PROMOTION_DECISIONS: promotion_decisions(),
     }
 
 

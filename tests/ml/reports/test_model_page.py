@@ -14,6 +14,7 @@ import pytest
 from ml.core.errors import UserError
 from ml.core.tables import EVALUATION_PREDICTIONS, MODEL_RUNS, SHAP_SAMPLE
 from ml.core.warehouse import open_warehouse
+from ml.fairness.gate import default_limits
 from ml.reports import model_page
 from ml.reports.evaluation_plots import binned_mean, expected_calibration_error
 from ml.reports.fairness_plots import gap_table
@@ -167,17 +168,20 @@ def test_page_without_evaluation_rows_has_a_note_not_a_crash() -> None:
     assert any("Skipped the fairness section" in n for n in regression.notes)
 
 
-def test_the_fairness_section_shows_groups_and_gaps_with_their_reference_limits() -> None:
+def test_the_fairness_section_shows_groups_and_gaps_with_the_gates_limits() -> None:
     data = _data("binary", "roc_auc")
     report = model_page.build_report(data)
     (section,) = [s for s in report.sections if s.anchor == "fairness"]
     (table,) = [b for b in section.blocks if isinstance(b, Table)]
     assert "equalized odds difference" in table.html and "&gt;= 0.8" in table.html
-    gaps = gap_table(data.fairness)
+    assert "t gates no attribute: every gap is reported only." in table.caption
+    gaps = gap_table(data.fairness, default_limits("t"))
     assert set(gaps["attribute"]) == {"age_group", "gender"}
+    assert set(gaps["gate"]) == {"reported only"}
     ratio = gaps[(gaps["attribute"] == "gender") & (gaps["gap"] == "demographic parity ratio")]
-    assert ratio["reference"].iloc[0] == ">= 0.8"
-    assert ratio["within"].iloc[0] == ("yes" if ratio["value"].iloc[0] >= 0.8 else "no")
+    assert ratio["limit"].iloc[0] == ">= 0.8"
+    value = ratio["value (large groups)"].iloc[0]
+    assert ratio["within"].iloc[0] == ("yes" if value >= 0.8 else "no")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -346,3 +350,20 @@ def test_run_without_evaluation_rows_gets_a_note(trained_loans, tmp_path: Path) 
     assert "Confusion matrix of the champion at its threshold" in titles
     assert any("holds no predictions of run" in n for n in report.notes)
     assert any("--shap-rows 0" in n for n in report.notes)
+
+
+@pytest.mark.slow
+def test_the_real_page_shows_the_deployment_and_the_gated_fairness(trained_loans) -> None:
+    page = trained_loans["page"]
+    with open_read_only(trained_loans["warehouse"]) as wh:
+        run_id = wh.query(
+            "select run_id from ml.model_runs where task = ? and is_champion", [TASK]
+        ).iloc[0, 0]
+    # the task's first run deploys its champion: this page's run is the deployed one
+    assert '<section id="deployments">' in page and "<td>current</td><td>1</td>" in page
+    assert f"This page&#x27;s run {run_id} is the deployed one" in page
+    assert "Not deployed" not in page
+    assert (
+        "<td>gender</td><td>gated</td>" in page
+        and "<td>age_group</td><td>reported only</td>" in page
+    )
