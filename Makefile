@@ -33,6 +33,10 @@ export TF_CPP_MIN_LOG_LEVEL := 3
 CUSTOMERS ?= 50000
 SEED ?= 42
 TRAIN_ARGS ?=
+# make train: whether a task's new champion replaces its deployed model (ml.train --promote):
+# auto (on a significant gain with the quality and fairness gates passed), never, or force.
+# make run passes force: it lands a new world, on which the old deployment was never trained.
+PROMOTE ?= auto
 BENCH_ARGS ?=
 # make batch: the months one batch covers and the drift it carries (scripts.simulate --drift,
 # e.g. DRIFT=income=1.5 or DRIFT=concept=credit_score; docs/data_contract.md lists them all).
@@ -84,8 +88,8 @@ dbt-build: $(ENGINE_READY)  ## dbt build: staging, marts, data tests, contracts 
 dbt-unit: $(ENGINE_READY)  ## dbt's unit tests only, on a warehouse `make run` built (they read their inputs' column types)
 	$(DBT) test --project-dir $(DBT_PROJECT_DIR) --select test_type:unit
 
-train: $(ENGINE_READY)  ## python -m ml.train: tune, cross-validate, ensemble, persist, write back predictions
-	$(PY) -m ml.train --seed $(SEED) $(TRAIN_ARGS)
+train: $(ENGINE_READY)  ## python -m ml.train: tune, cross-validate, ensemble, persist; deploy a challenger on evidence (PROMOTE=auto|never|force)
+	$(PY) -m ml.train --seed $(SEED) --promote $(PROMOTE) $(TRAIN_ARGS)
 
 score: $(ENGINE_READY)  ## python -m ml.score: score only the new and changed rows with each task's deployed model
 	$(PY) -m ml.score
@@ -116,7 +120,7 @@ run: $(ENGINE_READY)  ## simulate -> raw gate -> dbt build -> feature gate -> tr
 	$(PY) -m scripts.check_quality --suite raw.customers raw.orders raw.loans
 	$(MAKE) --no-print-directory dbt-build DBT_BUILD_ARGS=--full-refresh
 	$(PY) -m scripts.check_quality --suite marts.customer_features marts.loan_features
-	$(MAKE) --no-print-directory train
+	$(MAKE) --no-print-directory train PROMOTE=force
 	$(MAKE) --no-print-directory segment
 	$(MAKE) --no-print-directory dbt-scores
 	$(MAKE) --no-print-directory report

@@ -1,13 +1,14 @@
-"""Score new rows with a task's champion: `python -m ml.predict`.
+"""Score new rows with a task's deployed model: `python -m ml.predict`.
 
     python -m ml.predict --task loan_repayment --input new_loans.csv --output scored.csv
     python -m ml.predict --task loan_repayment --table marts.loan_features --write-table ml.loan_scores
 
-The champion's file is hash-checked before it is loaded; the rows go through the model's input
-contract (`ml.serving.prepare`): every input row gets exactly one output row, in input order.
-The output CSV is complete or absent; `--write-table` replaces a table of schema `ml` atomically
-and may not name a table that ml.train, ml.segment or dbt own. Adjustments are reported on
-stderr in one `warning:` line; refusals are one `error:` line and exit code 2.
+The deployed model's file (`ml.deployments`) is hash-checked before it is loaded; the rows go
+through the model's input contract (`ml.serving.prepare`): every input row gets exactly one
+output row, in input order. The output CSV is complete or absent; `--write-table` replaces a
+table of schema `ml` atomically and may not name a table that ml.train, ml.segment or dbt own.
+Adjustments are reported on stderr in one `warning:` line; refusals are one `error:` line and
+exit code 2.
 
 On an engine with workers of its own (Spark), `--table` with `--write-table` is scored where the
 table lies (`ml.serving.batch.score_table`: the hash-checked model is shipped to the executors),
@@ -51,7 +52,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = ArgumentParser(
         prog="python -m ml.predict", description=__doc__.split("\n")[0], epilog=EPILOG
     )
-    parser.add_argument("--task", required=True, help="the task whose champion scores the rows")
+    parser.add_argument(
+        "--task", required=True, help="the task whose deployed model scores the rows"
+    )
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--input", help="CSV file of rows to score")
     source.add_argument("--table", help="warehouse table or view of rows to score")

@@ -83,7 +83,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         options = promotion_options(args, "force" if args.force else "manual", args.seed)
         decision = judge(wh, task, spec, challenger, evaluation, frame, None, options, options.mode)
     if args.reason:
-        decision.reason = f"{args.reason.strip()} ({decision.reason})"
+        decision.reason = f"{args.reason.strip()}; {decision.reason}"
     for line in decision.lines():
         print(line)
     if decision.promoted:

@@ -8,8 +8,11 @@ challenger run's test split (its fit, tuning, model choice and threshold never s
 - rows that the deployed model's run also held out in its test split, with that run's held-out
   predictions (`ml.evaluation_predictions`), made before its champion was refitted on every row.
 
-A row the deployed run trained on is never used: its artifact knows that label. The counts of
-both kinds are stored with the decision (`n_rows`, `n_new_rows`).
+A row the deployed run trained on is never used: its artifact knows that label. A shared row
+must still be the row the deployed run held out: the same label, and the same values of the
+deployed model's features as when it trained (the hash its run logged): another simulated world
+reuses the ids, and a customer's features move with every order. The counts of both kinds are
+stored with the decision (`n_rows`, `n_new_rows`).
 
 **The test.** The task's primary metric: ROC-AUC by DeLong's test for two correlated ROC
 curves, the other metrics by a seeded paired bootstrap; two-sided at alpha = 0.05, and the
@@ -37,6 +40,7 @@ from ml.fairness.gate import GATED, FairnessLimits, GateResult, check_fairness
 from ml.governance.evidence import ALPHA, Comparison, compare
 from ml.quality.results import require_passing_gate
 from ml.serving.bundle import ArtifactIntegrityError, load_bundle
+from ml.serving.hashing import feature_hashes
 from ml.serving.model import TrainedModel, deployed_row
 
 #: What `--promote` accepts.
@@ -215,17 +219,45 @@ def _scored_values(scored: pd.DataFrame, problem: str) -> np.ndarray:
     return scored["prediction"].to_numpy(dtype=float)
 
 
-def trained_entities(wh: Warehouse, task: str, run_id: str) -> set[str]:
-    """Ids of the rows the relation held when run `run_id` trained (its own score-log rows);
-    empty when unknown (a run that trained on a sample logs none)."""
+def training_hashes(wh: Warehouse, task: str, run_id: str) -> pd.Series:
+    """entity id -> hash of its feature values, of the rows the relation held when run
+    `run_id` trained (its champion's score-log rows); empty when unknown (a run that trained on
+    a sample logs none)."""
     if not wh.exists(SCORE_LOG):
-        return set()
+        return pd.Series(dtype="str")
     rows = wh.query(
-        f"select distinct entity_id from {SCORE_LOG} "
+        f"select entity_id, feature_hash from {SCORE_LOG} "
         "where task = ? and run_id = ? and scored_by = ?",
         [task, run_id, TRAINED_BY],
     )
-    return set(rows["entity_id"].astype(str))
+    rows = rows.drop_duplicates("entity_id", keep="last")
+    return pd.Series(
+        rows["feature_hash"].astype(str).to_numpy(), index=rows["entity_id"].astype(str)
+    )
+
+
+def _unchanged(
+    shared: pd.Series,
+    mine: pd.DataFrame,
+    theirs: pd.DataFrame,
+    rows: pd.DataFrame,
+    deployed_hashes: pd.Series,
+    model: TrainedModel,
+    problem: str,
+) -> pd.Series:
+    """The ids of `shared` that are still the rows the deployed run held out: the same label,
+    and (`rows`: the relation's rows by id) the same values of the deployed model's features
+    as when it was trained (another simulated world reuses the ids; a customer's features move
+    with every order)."""
+    if shared.empty:
+        return shared
+    keep = _actual(mine.loc[list(shared)], problem) == _actual(theirs.loc[list(shared)], problem)
+    shared = shared[keep]
+    if shared.empty or not len(deployed_hashes):
+        return shared
+    shared = shared[shared.isin(set(rows.index))]
+    now = feature_hashes(rows.loc[list(shared)], model.features)
+    return shared[now == shared.map(deployed_hashes).to_numpy()]
 
 
 def gather_evidence(
@@ -242,7 +274,8 @@ def gather_evidence(
 ) -> Evidence:
     """The paired comparison of `challenger` (its run's ml.evaluation_predictions rows in
     `challenger_eval`) with the `deployed` model on the rows of the module doc; `frame`: the
-    relation's rows, to score the newest with the deployed artifact."""
+    relation's rows (as the challenger read them), to score the newest with the deployed
+    artifact and to check that the shared rows are unchanged."""
     mine = (
         _test_rows(challenger_eval, challenger["run_id"], challenger["model_name"])
         if challenger_eval is not None and not challenger_eval.empty
@@ -262,28 +295,42 @@ def gather_evidence(
             [task, deployed["run_id"], deployed["model_name"]],
         )
     theirs = _test_rows(old, deployed["run_id"], deployed["model_name"]) if len(old) else old
-    trained = trained_entities(wh, task, deployed["run_id"])
+    deployed_hashes = training_hashes(wh, task, deployed["run_id"])
     ids = mine.index.to_series()
-    new = ids[~ids.isin(trained)] if trained else ids.iloc[:0]
+    new = ids[~ids.isin(set(deployed_hashes.index))] if len(deployed_hashes) else ids.iloc[:0]
     shared = ids[ids.isin(set(theirs.index)) & ~ids.isin(set(new))] if len(theirs) else ids.iloc[:0]
+    candidates = len(shared)
+    if frame is None or id_column not in frame.columns:
+        new, rows = new.iloc[:0], pd.DataFrame()
+    else:
+        rows = frame.set_index(frame[id_column].astype(str).to_numpy())
+        rows = rows[~rows.index.duplicated(keep="last")]
+        new = new[new.isin(set(rows.index))]
+    model = (
+        TrainedModel.of(load_bundle(deployed["path"], deployed["sha256"]))
+        if len(new) or (candidates and len(rows))
+        else None
+    )
+    if model is not None:
+        shared = _unchanged(shared, mine, theirs, rows, deployed_hashes, model, problem)
     deployed_values = []
     if len(new):
-        if frame is None or id_column not in frame.columns:
-            new = new.iloc[:0]
-        else:
-            rows = frame[frame[id_column].astype(str).isin(set(new))]
-            rows = rows.set_index(rows[id_column].astype(str).to_numpy()).loc[list(new)]
-            model = TrainedModel.of(load_bundle(deployed["path"], deployed["sha256"]))
-            scored = model.predict(rows.reset_index(drop=True))
-            deployed_values.append(_scored_values(scored, problem))
+        scored = model.predict(rows.loc[list(new)].reset_index(drop=True))
+        deployed_values.append(_scored_values(scored, problem))
     if len(shared):
         deployed_values.append(_values(theirs.loc[list(shared)], problem))
     chosen = list(new) + list(shared)
     n = len(chosen)
     if n < MIN_ROWS:
+        changed = (
+            f"; {candidates - len(shared):,} rows both held out have changed since the deployed "
+            "model was trained (new data under old ids: --promote force deploys anyway)"
+            if candidates > len(shared)
+            else ""
+        )
         return Evidence(
             None, n, len(new),
-            f"{n} labelled rows held out by both models (at least {MIN_ROWS} needed)",
+            f"{n} labelled rows held out by both models (at least {MIN_ROWS} needed){changed}",
         )  # fmt: skip
     rows = mine.loc[chosen]
     y = _actual(rows, problem)
@@ -339,8 +386,7 @@ def decide(decision: Decision) -> Decision:
     elif d.mode == "never":
         d.promoted, d.reason = False, "--promote never: evidence recorded, nothing deployed"
     elif d.mode == "force":
-        also = f" ({'; '.join(gates)})" if gates else ""
-        d.promoted, d.reason = True, f"forced{also}"
+        d.promoted, d.reason = True, "forced" + (f": {'; '.join(gates)}" if gates else "")
     else:
         d.promoted = not gates
         d.reason = (

@@ -156,6 +156,40 @@ def test_dbt_unit_tests_pass_on_spark(spark_run) -> None:
     assert "ERROR=0" in proc.stdout and "PASS=0" not in proc.stdout
 
 
+def test_deployments_and_a_promote_rollback_drill_on_spark(spark_run) -> None:
+    """make run deployed every task's champion, and loan_decisions names the deployment;
+    `ml.promote --force` of another candidate then `ml.rollback` leave the loan predictions as
+    they were, value for value (restored from the archive on Parquet)."""
+    lakehouse, workdir, _ = spark_run
+    env = {"WAREHOUSE_ENGINE": "spark", "WAREHOUSE_PATH": str(lakehouse),
+           "ARTIFACTS_PATH": str(workdir / "artifacts")}  # fmt: skip
+    deployed = query(
+        "select task, deployment_id, run_id, model_name, command, "
+        "(select count(*) from marts.loan_decisions where deployment_id = 1) as decided_by_1, "
+        "(select count(*) from marts.loan_decisions) as loans "
+        "from ml.deployments order by task",
+        lakehouse,
+        "spark",
+    )
+    assert list(deployed["task"]) == sorted(TASK_ROWS)
+    assert set(deployed["deployment_id"]) == {1} and set(deployed["command"]) == {"ml.train"}
+    assert deployed["decided_by_1"].iloc[0] == deployed["loans"].iloc[0] > 0
+    loans = deployed.set_index("task").loc["loan_repayment"]
+    other = "xgboost" if loans["model_name"] != "xgboost" else "linear"
+    predictions = "select * from ml.loan_repayment_predictions order by loan_id"
+    before = query_csv(predictions, lakehouse, "spark")
+    forced = run_cli(
+        [sys.executable, "-m", "ml.promote", "--task", "loan_repayment", "--run", loans["run_id"],
+         "--model", other, "--force", "--reason", "drill"],
+        env_extra=env,
+    )  # fmt: skip
+    assert "PROMOTED (force)" in forced.stdout and "deployment 2 is" in forced.stdout
+    back = run_cli([sys.executable, "-m", "ml.rollback", "--task", "loan_repayment"], env_extra=env)
+    assert f"deployment 3 is {loans['run_id']}/{loans['model_name']}" in back.stdout
+    assert " 0 scored" in back.stdout
+    assert query_csv(predictions, lakehouse, "spark") == before
+
+
 # --------------------------------------------------------------------------- day two on Spark
 
 #: The compared tables and their parents (14 models), rebuilt with --full-refresh.
