@@ -45,6 +45,10 @@ TRAIN_TABLES = (
     "ml.feature_importance",
     "ml.evaluation_predictions",
     "ml.shap_sample",
+    "ml.score_log",
+    "ml.deployments",
+    "ml.promotion_decisions",
+    f"ml.{TASK}_prediction_archive",
 )
 SEGMENT_TABLES = ("ml.segmentation_runs", "ml.customer_segments", "ml.segment_projection")
 #: One thread per library: several runs share the cores here, and oversubscribed thread pools
@@ -257,8 +261,9 @@ def test_a_killed_training_run_changes_nothing_and_the_next_one_succeeds(
     )  # fmt: skip
     assert set(pd.read_csv(scored)["run_id"]) == {old_champion[0]}
 
-    # and a normal run succeeds and replaces every table it owns
-    run_python("ml.train", *TRAIN_ARGS, warehouse=warehouse, env_extra=env)
+    # and a normal run succeeds and replaces every table it owns (deployed: on unchanged data a
+    # challenger would not be promoted, and the predictions and deployments would stay)
+    run_python("ml.train", *TRAIN_ARGS, "--promote", "force", warehouse=warehouse, env_extra=env)
     after = snapshot(warehouse)
     assert all(after[t] != before[t] for t in TRAIN_TABLES), "a successful run changes them"
     assert {t: after[t] for t in SEGMENT_TABLES} == {t: before[t] for t in SEGMENT_TABLES}

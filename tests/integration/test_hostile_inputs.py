@@ -357,7 +357,7 @@ def test_predict_matches_the_training_scores_after_coercion(predict_env, tmp_pat
 
 #: name -> (arguments replacing the defaults, rows scored or a keyword of the refusal)
 ARG_CASES: dict[str, tuple[dict[str, str], int | str]] = {
-    "unknown task": ({"--task": "nope"}, "no trained model for task 'nope'"),
+    "unknown task": ({"--task": "nope"}, "no deployed model for task 'nope'"),
     "task like injection": ({"--task": "x'; drop table ml.model_runs; --"}, "invalid task name"),
     "table like injection": ({"--table": 'x"; drop table ml.model_runs; --'}, "invalid table name"),
     "a view": ({"--table": "raw.loan_view"}, 9),
