@@ -25,6 +25,17 @@ if not hasattr(sys.modules["__main__"], "__file__") and sys.modules["__main__"].
 os.environ.setdefault("SPARK_DRIVER_JAVA_OPTIONS", "-XX:TieredStopAtLevel=1")
 
 ROOT = Path(__file__).resolve().parents[1]
+#: The longest test modules, longest first (seconds in a whole `make test`, 2026-12-06): they
+#: start first, so that `pytest -n 2 --dist loadfile` never begins one of them while the other
+#: worker is nearly done (longest processing time first).
+LONGEST_FIRST = (
+    "tests/integration/test_spark_flow.py",  # ~1,250
+    "tests/integration/test_make_run_and_batch.py",  # ~480
+    "tests/scripts/test_bench.py",  # ~260
+    "tests/integration/test_governance.py",  # ~210
+    "tests/integration/test_faults.py",  # ~180
+    "tests/integration/test_train_predict.py",  # ~170
+)
 DBT = Path(sys.executable).with_name("dbt")
 TINY_CUSTOMERS = 3000
 #: `dbt build` before ml.train has run: everything but the marts over ml.* predictions.
@@ -93,6 +104,21 @@ def run_dbt(
         env_extra={"WAREHOUSE_PATH": str(warehouse)},
         check=check,
     )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the LONGEST_FIRST modules first; every other test keeps its order."""
+    rank = {path: i for i, path in enumerate(LONGEST_FIRST)}
+
+    def key(item: pytest.Item) -> int:
+        path = Path(str(item.path)).resolve()
+        return (
+            rank.get(path.relative_to(ROOT).as_posix(), len(rank))
+            if ROOT in path.parents
+            else len(rank)
+        )
+
+    items.sort(key=key)
 
 
 @pytest.fixture(scope="session")
