@@ -142,10 +142,10 @@ batch: $(ENGINE_READY)  ## day two: simulate --append (MONTHS=1 DRIFT=...) -> ra
 	$(PY) -m ml.monitor
 
 test: $(STAMP) java  ## run the whole test suite (what CI runs)
-	$(PY) -m pytest -n 2 --dist loadfile
+	$(PY) -m pytest -n 3 --dist loadfile
 
 test-fast: $(STAMP) java  ## the suite without the whole-flow tests marked slow (under 2 minutes)
-	$(PY) -m pytest -n 2 --dist loadfile -m "not slow"
+	$(PY) -m pytest -n 3 --dist loadfile -m "not slow"
 
 bench: $(STAMP) java  ## time simulate, dbt, train, scoring at 100k/1M/10M orders (and on Spark at 100k/1M): reports/bench.md (BENCH_ARGS=...)
 	$(PY) -m scripts.bench --output $(REPORTS_DIR) $(BENCH_ARGS)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import duckdb
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 
 from tests.conftest import DBT, ROOT, TINY_CUSTOMERS, TINY_SEED, run_cli
@@ -107,29 +108,43 @@ def test_query_shows_raw_equals_staged_plus_rejected_and_one_prediction_per_row(
 
 
 MARTS = {"marts.customer_features": "customer_id", "marts.loan_features": "loan_id"}
-#: What `scripts.query --format csv "select * from MART order by KEY"` prints, for every mart in
-#: one process (each Spark process costs a JVM start-up): the same query_arrow and to_csv.
-MARTS_CSV = """
+#: What `scripts.query --format csv "select * from MART order by KEY"` prints, for every mart, and
+#: the deployment state (DEPLOYED) as CSV files, in one process (each Spark process costs a JVM
+#: start-up): the same query_arrow and to_csv.
+SNAPSHOT = """
 import sys
 from pathlib import Path
 from ml.core.warehouse import open_warehouse
-lake, folder = sys.argv[1], Path(sys.argv[2])
+lake, folder, queries = sys.argv[1], Path(sys.argv[2]), sys.argv[3:]
 folder.mkdir(parents=True)
 with open_warehouse(lake, engine="spark", read_only=True) as wh:
-    for mart, key in zip(sys.argv[3::2], sys.argv[4::2]):
-        frame = wh.query_arrow(f"select * from {mart} order by {key}").to_pandas()
-        frame.to_csv(folder / f"{mart}.csv", index=False)
+    for name, sql in zip(queries[::2], queries[1::2]):
+        wh.query_arrow(sql).to_pandas().to_csv(folder / f"{name}.csv", index=False)
 """
+#: ml.deployments (with how many loan decisions name each deployment), and the loan predictions.
+DEPLOYED = {
+    "deployments": "select d.task, d.deployment_id, d.run_id, d.model_name, d.command, "
+    "(select count(*) from marts.loan_decisions l where l.deployment_id = d.deployment_id) "
+    "as decided, (select count(*) from marts.loan_decisions) as loans "
+    "from ml.deployments d order by d.task, d.deployment_id",
+    "predictions": "select * from ml.loan_repayment_predictions order by loan_id",
+}
+
+
+def snapshot(lakehouse: Path, folder: Path, queries: dict[str, str]) -> Path:
+    """Each query's result as `folder/<name>.csv`, from one Spark process."""
+    pairs = [item for pair in queries.items() for item in pair]
+    run_cli([sys.executable, "-c", SNAPSHOT, str(lakehouse), str(folder), *pairs],
+            env_extra={"WAREHOUSE_ENGINE": "spark", "WAREHOUSE_PATH": str(lakehouse)})  # fmt: skip
+    return folder
 
 
 @pytest.fixture(scope="module")
 def spark_marts_csv(spark_run) -> Path:
+    """The feature marts and the deployment state that `make run` left."""
     lakehouse, workdir, _ = spark_run
-    folder = workdir / "marts_csv"
-    pairs = [item for pair in MARTS.items() for item in pair]
-    run_cli([sys.executable, "-c", MARTS_CSV, str(lakehouse), str(folder), *pairs],
-            env_extra={"WAREHOUSE_ENGINE": "spark", "WAREHOUSE_PATH": str(lakehouse)})  # fmt: skip
-    return folder
+    marts = {mart: f"select * from {mart} order by {key}" for mart, key in MARTS.items()}
+    return snapshot(lakehouse, workdir / "marts_csv", {**marts, **DEPLOYED})
 
 
 @pytest.mark.parametrize(("mart", "key"), list(MARTS.items()))
@@ -156,58 +171,38 @@ def test_dbt_unit_tests_pass_on_spark(spark_run) -> None:
     assert "ERROR=0" in proc.stdout and "PASS=0" not in proc.stdout
 
 
-#: ml.deployments (with how many loan decisions name each deployment) and the loan predictions,
-#: as CSV files, in one process (each Spark process costs a JVM start-up).
-DEPLOYED = """
-import sys
-from ml.core.warehouse import open_warehouse
-lake, out = sys.argv[1], sys.argv[2]
-with open_warehouse(lake, engine="spark", read_only=True) as wh:
-    wh.query_arrow(
-        "select d.task, d.deployment_id, d.run_id, d.model_name, d.command, "
-        "(select count(*) from marts.loan_decisions l where l.deployment_id = d.deployment_id) "
-        "as decided, (select count(*) from marts.loan_decisions) as loans "
-        "from ml.deployments d order by d.task, d.deployment_id"
-    ).to_pandas().to_csv(out + ".deployments.csv", index=False)
-    wh.query_arrow(
-        "select * from ml.loan_repayment_predictions order by loan_id"
-    ).to_pandas().to_csv(out + ".predictions.csv", index=False)
-"""
-
-
-def test_deployments_and_a_promote_rollback_drill_on_spark(spark_run) -> None:
-    """make run deployed every task's champion, and loan_decisions names the deployment;
-    `ml.promote --force` of another candidate then `ml.rollback` leave the loan predictions as
-    they were, value for value (restored from the archive on Parquet)."""
+@pytest.fixture(scope="module")
+def spark_drill(spark_run, spark_marts_csv) -> dict:
+    """`ml.promote --force` of another candidate of the loan run, then `ml.rollback`, on the
+    state `make run` left (read before, by `spark_marts_csv`)."""
     lakehouse, workdir, _ = spark_run
     env = {"WAREHOUSE_ENGINE": "spark", "WAREHOUSE_PATH": str(lakehouse),
            "ARTIFACTS_PATH": str(workdir / "artifacts")}  # fmt: skip
-
-    def state(name: str) -> tuple[pd.DataFrame, str]:
-        out = str(workdir / name)
-        run_cli([sys.executable, "-c", DEPLOYED, str(lakehouse), out], env_extra=env)
-        return pd.read_csv(out + ".deployments.csv"), Path(out + ".predictions.csv").read_text()
-
-    deployed, before = state("before")
-    assert list(deployed["task"]) == sorted(TASK_ROWS)
-    assert set(deployed["deployment_id"]) == {1} and set(deployed["command"]) == {"ml.train"}
+    deployed = pd.read_csv(spark_marts_csv / "deployments.csv")
     loans = deployed.set_index("task").loc["loan_repayment"]
-    assert loans["decided"] == loans["loans"] > 0  # every loan decision names deployment 1
     other = "xgboost" if loans["model_name"] != "xgboost" else "linear"
     forced = run_cli(
         [sys.executable, "-m", "ml.promote", "--task", "loan_repayment", "--run", loans["run_id"],
          "--model", other, "--force", "--reason", "drill"],
         env_extra=env,
     )  # fmt: skip
-    assert "PROMOTED (force)" in forced.stdout and "deployment 2 is" in forced.stdout
     back = run_cli([sys.executable, "-m", "ml.rollback", "--task", "loan_repayment"], env_extra=env)
-    assert f"deployment 3 is {loans['run_id']}/{loans['model_name']}" in back.stdout
-    assert " 0 scored" in back.stdout
-    deployed_after, after = state("after")
-    assert list(deployed_after[deployed_after["task"] == "loan_repayment"]["command"]) == [
-        "ml.train", "ml.promote", "ml.rollback"
-    ]  # fmt: skip
-    assert after == before
+    return {"deployed": deployed, "loans": loans, "forced": forced.stdout, "back": back.stdout}
+
+
+def test_deployments_and_a_promote_rollback_drill_on_spark(spark_drill) -> None:
+    """make run deployed every task's champion, and loan_decisions names the deployment;
+    `ml.promote --force` of another candidate then `ml.rollback` restore the deployed model
+    (the predictions, value for value: test_the_drill_and_the_batch_kept_the_predictions)."""
+    deployed, loans = spark_drill["deployed"], spark_drill["loans"]
+    assert list(deployed["task"]) == sorted(TASK_ROWS)
+    assert set(deployed["deployment_id"]) == {1} and set(deployed["command"]) == {"ml.train"}
+    assert loans["decided"] == loans["loans"] > 0  # every loan decision names deployment 1
+    assert "PROMOTED (force)" in spark_drill["forced"]
+    assert "deployment 2 is" in spark_drill["forced"]
+    back = spark_drill["back"]
+    assert f"deployment 3 is {loans['run_id']}/{loans['model_name']}" in back
+    assert " 0 scored" in back  # every prediction restored from the archive (Parquet)
 
 
 # --------------------------------------------------------------------------- day two on Spark
@@ -229,9 +224,9 @@ with open_warehouse(lake, engine="spark", read_only=True) as wh:
 
 
 @pytest.fixture(scope="module")
-def spark_batch(spark_run):
-    """`make batch ENGINE=spark` on the module's lakehouse (after the tests above read it), the
-    staging and feature tables it left, and the same tables after a --full-refresh."""
+def spark_batch(spark_run, spark_drill):
+    """`make batch ENGINE=spark` on the module's lakehouse (after the tests above read it and the
+    drill), the staging and feature tables it left, and the same tables after a --full-refresh."""
     lakehouse, workdir, _ = spark_run
     env = {
         "WAREHOUSE_PATH": str(lakehouse),
@@ -245,7 +240,7 @@ def spark_batch(spark_run):
         env_extra=env, check=False, timeout=2400,
     )  # fmt: skip
     spark = {**env, "WAREHOUSE_ENGINE": "spark"}
-    chain = (*COMPARED, "marts.monitoring_drift")
+    chain = (*COMPARED, "marts.monitoring_drift", "ml.deployments", "ml.loan_repayment_predictions")
     run_cli([sys.executable, "-c", DUMP, str(lakehouse), str(workdir / "chain"), *chain],
             env_extra=spark)  # fmt: skip
     refresh = run_cli(
@@ -302,3 +297,20 @@ def test_full_refresh_on_spark_equals_the_incremental_chain(spark_batch, table) 
         if table.endswith("_versions"):
             batches = con.execute(f"select distinct batch_id from {chain} order by 1").fetchall()
             assert batches == [(0,), (1,)], table
+
+
+def test_the_drill_and_the_batch_kept_the_predictions(spark_marts_csv, spark_batch) -> None:
+    """After `ml.promote --force` and `ml.rollback` (restored from the archive on Parquet) and a
+    batch (which scores only new and changed rows), every loan of batch 0 has the prediction
+    `make run` gave it, value for value, scored_at included."""
+    _, workdir, _ = spark_batch
+    chain = workdir / "chain"
+    commands = pq.read_table(chain / "ml.deployments.parquet").to_pandas()
+    loans = commands[commands["task"] == "loan_repayment"].sort_values("deployment_id")
+    assert list(loans["command"]) == ["ml.train", "ml.promote", "ml.rollback"]
+    before = pd.read_csv(spark_marts_csv / "predictions.csv")
+    after = pq.read_table(chain / "ml.loan_repayment_predictions.parquet").to_pandas()
+    after = pd.read_csv(io.StringIO(after.sort_values("loan_id").to_csv(index=False)))
+    kept = after[after["loan_id"].isin(before["loan_id"])].reset_index(drop=True)
+    assert len(after) > len(before) > 0  # the batch scored its new loans
+    pd.testing.assert_frame_equal(kept, before)
