@@ -53,7 +53,7 @@ DBT := $(VENV)/bin/dbt
 # and cost ~2 s a build; `make dbt-unit` and `make test` run them); production_scores is
 # after_training (only those nodes, built after training) without them.
 
-.PHONY: help setup java run batch test test-fast simulate dbt-build dbt-unit gate train score monitor segment dbt-scores eda report bench docs lint clean
+.PHONY: help setup java chromium serve run batch test test-fast simulate dbt-build dbt-unit gate train score monitor segment dbt-scores eda report bench docs lint clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -79,6 +79,21 @@ ENGINE_READY = $(STAMP) $(if $(filter spark,$(ENGINE)),java)
 java:  ## check that Java 17+ is installed (Spark needs it: make ENGINE=spark ..., make test)
 	@[ -n "$(JAVA_MAJOR)" ] && [ "$(JAVA_MAJOR)" -ge 17 ] || { echo "make: Spark needs Java 17 or newer$(if $(JAVA_MAJOR), (found $(JAVA_MAJOR)),, and java is not on PATH): install it with 'apt-get install -y openjdk-17-jre-headless' (or set JAVA_HOME)" >&2; exit 1; }
 
+# The browser tests drive Debian's Chromium with Playwright's Python client (locked in
+# requirements.lock; `playwright install` cannot download browsers here). As root, make installs
+# the package when it is missing; otherwise one line says how.
+CHROMIUM ?= $(shell command -v chromium || command -v chromium-browser)
+
+chromium:  ## install Debian's chromium for the browser tests when missing (as root), else say how
+	@if [ -z "$(CHROMIUM)" ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "==> installing Debian's chromium for the browser tests (apt-get)"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+		else \
+			echo "make: the browser tests need Chromium: install it with 'sudo apt-get install -y chromium'" >&2; exit 1; \
+		fi; \
+	fi
+
 simulate: $(ENGINE_READY)  ## land raw.* and sim.* (CUSTOMERS=50000 SEED=42)
 	$(PY) -m scripts.simulate --customers $(CUSTOMERS) --seed $(SEED)
 
@@ -93,6 +108,13 @@ train: $(ENGINE_READY)  ## python -m ml.train: tune, cross-validate, ensemble, p
 
 score: $(ENGINE_READY)  ## python -m ml.score: score only the new and changed rows with each task's deployed model
 	$(PY) -m ml.score
+
+# HOST/PORT of `make serve`; binding elsewhere than loopback needs SERVE_API_KEY.
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+serve: $(ENGINE_READY)  ## python -m ml.serve: the prediction API and the loan officer's page on http://127.0.0.1:8000/ (HOST=, PORT=)
+	$(PY) -m ml.serve --host $(HOST) --port $(PORT)
 
 monitor: $(ENGINE_READY)  ## python -m ml.monitor: PSI and realised metric of the latest batch; exit 1 when action is needed
 	$(PY) -m ml.monitor
@@ -141,7 +163,7 @@ batch: $(ENGINE_READY)  ## day two: simulate --append (MONTHS=1 DRIFT=...) -> ra
 	$(MAKE) --no-print-directory report
 	$(PY) -m ml.monitor
 
-test: $(STAMP) java  ## run the whole test suite (what CI runs)
+test: $(STAMP) java chromium  ## run the whole test suite (what CI runs)
 	$(PY) -m pytest -n 3 --dist loadfile
 
 test-fast: $(STAMP) java  ## the suite without the whole-flow tests marked slow (under 2 minutes)

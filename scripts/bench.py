@@ -26,6 +26,11 @@ Every size is a number of orders (customers = orders / 10) in its own fresh ware
    peak RSS is the scoring's own (fast path; the generic pandas path too up to
    --generic-max-rows); the report says which path scored and why.
 
+6. serving (at the smallest size, after training loan_repayment; `--no-serving` skips it):
+   `python -m ml.serve` on that warehouse, single-row and 1,000-row requests with 1, 4 and 16
+   concurrent clients on loopback, for the deployed champion and the xgboost candidate, beside
+   the same scoring in-process (`ml.bench.serving`).
+
 Writes `<output>/bench.json` (the largest size's headline numbers at the top level, every size
 under "runs"), `<output>/bench.md` (tables, targets, where the time goes) and
 `<output>/bench.png` (log-log time against rows). Timings on a shared machine are noisy: every
@@ -127,6 +132,11 @@ def parser() -> ArgumentParser:
     p.add_argument(
         "--profile", action="store_true", help="cProfile the scoring at the largest size"
     )
+    p.add_argument(
+        "--no-serving",
+        action="store_true",
+        help="skip the HTTP server's latency and throughput (measured at the smallest size)",
+    )
     return p
 
 
@@ -159,6 +169,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         batch_rows=args.batch_rows,
         generic_max_rows=args.generic_max_rows,
         profile=args.profile,
+        serving=not args.no_serving,
     )
     if options.spark_sizes:
         require_java()

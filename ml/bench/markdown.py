@@ -242,6 +242,48 @@ def _scoring(largest: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _serving(runs: dict[int, dict[str, Any]]) -> list[str]:
+    """The server's table: latency of single rows and rows per second of 1,000-row bodies, with
+    and without the reasons, per model and number of clients, and in-process."""
+    sized = [(n, r["serving"]) for n, r in sorted(runs.items()) if r.get("serving")]
+    if not sized:
+        return []
+    orders, served = sized[0]
+    batch = f"{served.get('batch_rows', 1000):,}-row"
+    lines = [
+        "",
+        f"## Serving ({orders:,} orders; `python -m ml.serve`, one worker, clients on loopback)",
+        "",
+        f"Task {served['task']}; the server answered /healthz {served.get('startup_s', 0):.1f} s "
+        "after it started. Single rows and the first batch column carry the decision and its "
+        "reasons (exact SHAP of every row); the last column asks `explain=false`.",
+        "",
+        f"| model | clients | single row p50 / p95 / p99 ms | single rows/s | {batch} p50 ms "
+        f"| {batch} rows/s | {batch} rows/s, no reasons |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for role, measured in served["models"].items():
+        for level in [*served["levels"], "in-process"]:
+            if level == "in-process":
+                one, many, bare = (
+                    measured["in_process"].get(k) or {}
+                    for k in ("single", "batch", "batch_no_reasons")
+                )
+            else:
+                one, many, bare = (
+                    measured["http"].get(f"{k}_{level}") or {}
+                    for k in ("single", "batch", "batch_no_reasons")
+                )
+            name = role if role != "champion" else f"champion ({served.get('champion_model')})"
+            lines.append(
+                f"| {name} | {level} | {fmt(one.get('p50_ms'))} / {fmt(one.get('p95_ms'))} / "
+                f"{fmt(one.get('p99_ms'))} | {fmt(one.get('rows_per_s'), 0)} | "
+                f"{fmt(many.get('p50_ms'))} | {fmt(many.get('rows_per_s'), 0)} | "
+                f"{fmt(bare.get('rows_per_s'), 0)} |"
+            )
+    return lines
+
+
 def _engine_table(comparison: dict[str, Any]) -> list[str]:
     """One table: each step on DuckDB, on Spark and Spark / DuckDB, per size: seconds and µs per
     row; growth from the smallest to the largest size."""
@@ -338,6 +380,7 @@ def markdown(result: dict[str, Any], png: Path | None) -> str:
         *_dbt(largest),
         *_training(largest),
         *_scoring(largest),
+        *_serving(runs),
         *_spark(result),
         "",
     ]

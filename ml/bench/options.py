@@ -37,6 +37,7 @@ class BenchOptions:
     batch_rows: int | None = None
     generic_max_rows: int = DEFAULT_GENERIC_MAX_ROWS
     profile: bool = False
+    serving: bool = True  # the HTTP server at the smallest DuckDB size (ml.bench.serving)
 
 
 def parse_sizes(text: str, flag: str = "--sizes", allow_empty: bool = False) -> list[int]:

@@ -15,6 +15,7 @@ from ml.bench.dbt_vs_duckdb import SLOWEST_NODES, measure_dbt
 from ml.bench.options import ORDERS_PER_CUSTOMER, BenchOptions
 from ml.bench.process import base_env
 from ml.bench.scoring import SCORING_INPUT, run_scoring
+from ml.bench.serving import bench_serving
 from ml.bench.step_worker import run_steps
 from ml.bench.training import run_train
 
@@ -157,6 +158,10 @@ def bench_size(
         out.update(_dbt_build(env, folder, label, say))
     out["train"] = {} if options.skip_train else _train(options, env, folder, label, say)
     out["scoring"] = _score(orders, options, env, folder, say)
+    trained_loans = (out["train"].get("loan_repayment") or {}).get("status") == "ok"
+    if duckdb and options.serving and trained_loans and orders == min(options.sizes):
+        say(f"{label}: the HTTP server (ml.serve) under load")
+        out["serving"] = bench_serving(folder, env, say)
     size_mb = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) / 2**20
     out["disk_mb"] = round(size_mb, 1)
     if not options.keep:

@@ -13,7 +13,15 @@ TARGETS = {
     "scoring_peak_rss_mb": ("<=", 2048),
     "dbt_growth": ("<=", 11),
     "scoring_growth": ("<=", 11),
+    "serve_xgboost_p99_ms": ("<=", 50),
+    "serve_champion_p99_ms": ("<=", 150),
+    "serve_batch_rows_per_s": (">=", 20_000),
 }
+#: The serving measurement the targets read: single-row p99 latency (with the reasons) with
+#: SERVE_TARGET_LEVEL concurrent clients, and rows per second of 1,000-row requests of the deployed
+#: champion without reasons (`explain=false`), at the best of the client levels. The rate with
+#: reasons is reported beside it: exact SHAP of every row, not the prediction, bounds it.
+SERVE_TARGET_LEVEL = 1
 
 
 def get(run: dict[str, Any] | None, *keys: str) -> Any:
@@ -65,6 +73,33 @@ def summarize(runs: dict[int, dict[str, Any]]) -> dict[str, Any]:
         "scoring_growth": growth(runs, "scoring", "models", "xgboost", "seconds"),
         "scoring_champion_growth": growth(runs, "scoring", "models", "champion", "seconds"),
         "growth_sizes": sorted(runs)[-2:] if len(runs) > 1 else None,
+        **_serving_summary(runs),
+    }
+
+
+def _serving_summary(runs: dict[int, dict[str, Any]]) -> dict[str, Any]:
+    """The serving headline numbers (from the size that measured the server)."""
+    served = [r["serving"] for r in runs.values() if r.get("serving")]
+    if not served:
+        return {}
+    models = served[0]["models"]
+    levels = served[0]["levels"]
+    level = SERVE_TARGET_LEVEL if SERVE_TARGET_LEVEL in levels else min(levels)
+
+    def http(role: str, key: str) -> dict[str, Any]:
+        return get(models, role, "http", key) or {}
+
+    def best(role: str, kind: str) -> float | None:
+        rates = [http(role, f"{kind}_{n}").get("rows_per_s") for n in served[0]["levels"]]
+        return max((v for v in rates if v), default=None)
+
+    return {
+        "serve_champion_model": served[0].get("champion_model"),
+        "serve_xgboost_p99_ms": http("xgboost", f"single_{level}").get("p99_ms"),
+        "serve_champion_p99_ms": http("champion", f"single_{level}").get("p99_ms"),
+        "serve_batch_rows_per_s": best("champion", "batch_no_reasons"),
+        "serve_batch_reasons_rows_per_s": best("champion", "batch"),
+        "serve_xgboost_batch_reasons_rows_per_s": best("xgboost", "batch"),
     }
 
 

@@ -308,14 +308,15 @@ class _Base:
     def _transform(self, X: pd.DataFrame) -> np.ndarray:
         return np.asarray(self.prep.transform(X), dtype=float)
 
-    def explain(self, X: pd.DataFrame, space: str):
-        """phi (n, columns, K), base (K,), output (n, K) and the output's kind.
+    def explain(self, Z: np.ndarray, space: str):
+        """phi (n, columns, K), base (K,), output (n, K) and the output's kind, of the rows
+        `Z` (the pipeline's preprocessing applied: `_transform`).
 
         space="native": the model's own output; "probability": classifiers' class probabilities
         (binary: the positive class only), as soft voting and stacking combine them.
         """
         phi, base, out, kind = _explain_estimator(
-            self.model, self._transform(X), self.zbar, self.references
+            self.model, np.asarray(Z, dtype=float), self.zbar, self.references
         )
         if space == "probability" and kind == "margin":
             phi, base = link_rescale(phi, out, base)
@@ -361,6 +362,63 @@ def _combine(model: BaseEstimator, parts: list) -> tuple[np.ndarray, np.ndarray,
     return phi, base, out, "margin" if hasattr(model, "classes_") else "value"
 
 
+class Explainer:
+    """`explain` with the per-model work done once: every base pipeline's background (its
+    transformed reference mean and DeepLIFT references) is computed at construction, so
+    explaining a few rows at a time (an HTTP request) costs only their own evaluation."""
+
+    def __init__(
+        self, model: BaseEstimator, columns: list[str], reference: pd.DataFrame, *, seed: int = 0
+    ):
+        _check_explainable(model)
+        self.model = model
+        self.columns = [str(c) for c in columns]
+        self.bases = [_Base(p, self.columns, reference, seed) for p in _bases(model)]
+        self.single = isinstance(model, Pipeline)
+
+    def explain(self, X: pd.DataFrame, *, chunk_rows: int = CHUNK_ROWS) -> Explanation:
+        """SHAP values of the model frame `X` (the columns given at construction, in order)."""
+
+        def matrices(start: int, stop: int) -> list[np.ndarray]:
+            part = X.iloc[start:stop]
+            return [b._transform(part) for b in self.bases]
+
+        return self._explain(len(X), matrices, chunk_rows)
+
+    def explain_matrices(
+        self, matrices: list[np.ndarray], *, chunk_rows: int = CHUNK_ROWS
+    ) -> Explanation:
+        """SHAP values of rows already preprocessed: `matrices[i]` is what the i-th base
+        pipeline's preprocessing makes of them (the fast path of `ml.serving.fastpath` builds
+        them once for scoring and explaining)."""
+        if len(matrices) != len(self.bases):
+            raise ValueError(f"{len(matrices)} matrices for {len(self.bases)} base pipelines")
+        return self._explain(
+            len(matrices[0]) if matrices else 0,
+            lambda start, stop: [m[start:stop] for m in matrices],
+            chunk_rows,
+        )
+
+    def _explain(self, n: int, matrices, chunk_rows: int) -> Explanation:
+        space = "native" if self.single else "probability"
+        chunks = []
+        for start in range(0, n, chunk_rows):
+            parts = matrices(start, start + chunk_rows)
+            explained = [b.explain(Z, space) for b, Z in zip(self.bases, parts, strict=True)]
+            phi, base, out, kind = explained[0] if self.single else _combine(self.model, explained)
+            chunks.append(_select_output(phi, base, out, kind))
+        columns = list(self.columns)
+        if not chunks:
+            empty = np.zeros(0)
+            return Explanation(np.zeros((0, len(columns))), columns, empty, empty, "value")
+        values = np.concatenate([c[0] for c in chunks])
+        base = np.concatenate([c[1] for c in chunks])
+        output = np.concatenate([c[2] for c in chunks])
+        space_name = chunks[0][3]
+        classes = None if chunks[0][4] is None else np.concatenate([c[4] for c in chunks])
+        return Explanation(values, columns, base, output, space_name, classes)
+
+
 def explain(
     model: BaseEstimator,
     X: pd.DataFrame,
@@ -372,26 +430,7 @@ def explain(
     """SHAP values of `model` (a fitted Pipeline / Voting* / Stacking* of Pipelines) on the model
     frame `X`, named by X's columns. `reference` (a sample of training rows, same columns) is the
     background of the linear and Keras parts; trees use their own training distribution."""
-    _check_explainable(model)
-    columns = [str(c) for c in X.columns]
-    bases = [_Base(p, columns, reference, seed) for p in _bases(model)]
-    single = isinstance(model, Pipeline)
-    space = "native" if single else "probability"
-    chunks = []
-    for start in range(0, len(X), chunk_rows):
-        part = X.iloc[start : start + chunk_rows]
-        explained = [b.explain(part, space) for b in bases]
-        phi, base, out, kind = explained[0] if single else _combine(model, explained)
-        chunks.append(_select_output(phi, base, out, kind))
-    if not chunks:
-        empty = np.zeros(0)
-        return Explanation(np.zeros((0, len(columns))), columns, empty, empty, "value")
-    values = np.concatenate([c[0] for c in chunks])
-    base = np.concatenate([c[1] for c in chunks])
-    output = np.concatenate([c[2] for c in chunks])
-    space_name = chunks[0][3]
-    classes = None if chunks[0][4] is None else np.concatenate([c[4] for c in chunks])
-    return Explanation(values, columns, base, output, space_name, classes)
+    return Explainer(model, list(X.columns), reference, seed=seed).explain(X, chunk_rows=chunk_rows)
 
 
 def _select_output(phi: np.ndarray, base: np.ndarray, out: np.ndarray, kind: str):

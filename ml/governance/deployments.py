@@ -37,6 +37,7 @@ from ml.core.warehouse import Warehouse, open_warehouse
 from ml.serving.archive import HASH, archive_rows, archived, updated_archive
 from ml.serving.bundle import load_bundle
 from ml.serving.hashing import feature_hashes
+from ml.serving.manifest import write_manifest
 from ml.serving.model import TrainedModel, deployed_row, registry_entry
 from ml.serving.output import now
 from ml.serving.score_log import log_rows
@@ -227,6 +228,7 @@ def deploy(
             decided = decision.assign(deployment_id=pd.array([deployment_id], dtype="Int64"))
             tables[PROMOTION_DECISIONS] = wh.appended(PROMOTION_DECISIONS, decided)
         wh.replace_tables(tables)
+        write_manifest(wh)  # after the commit: what a running server watches
     return DeployResult(
         task, deployment_id, model_row["run_id"], model_row["model_name"], previous,
         restored, len(scored), time.perf_counter() - started,

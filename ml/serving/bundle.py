@@ -6,7 +6,9 @@
 - the input contract: the id column and the feature columns (numeric, categorical), their
   dtypes and known categories at training, and the columns left out and why;
 - the output layout (`ml.serving.output.OutputLayout`): problem type, classes, threshold;
-- `info`: what people want to know (metrics, parameters, library versions, seed, relation).
+- `info`: what people want to know (metrics, parameters, library versions, seed, relation);
+- `reference`: the rows the champion's SHAP explanation was computed against at training, so a
+  row explained online (`ml.api`) gets the values and reasons the warehouse holds.
 
 That is everything serving needs: it never imports the training code. The file's sha256 is
 recorded in `ml.model_runs`; loading recomputes it and refuses a file whose bytes differ BEFORE
@@ -24,6 +26,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import joblib
+import pandas as pd
 
 from ml.core.errors import UserError
 from ml.core.files import atomic_write, sha256_file
@@ -50,6 +53,9 @@ class InputContract:
     dtypes: dict[str, str] = field(default_factory=dict)  # pandas dtype at training
     categories: dict[str, list[str]] = field(default_factory=dict)  # up to MAX_CATEGORIES
     dropped: dict[str, str] = field(default_factory=dict)  # column -> why it is not a feature
+    #: numeric column -> [min, median, max] of its values at training (forms, documentation;
+    #: a value outside is still scored). Empty in bundles saved before it existed.
+    ranges: dict[str, list[float]] = field(default_factory=dict)
 
     @property
     def features(self) -> list[str]:
@@ -66,6 +72,7 @@ class InputContract:
             "dtypes": dict(self.dtypes),
             "categories": {k: list(v) for k, v in self.categories.items()},
             "dropped_columns": dict(self.dropped),
+            "ranges": {k: list(v) for k, v in self.ranges.items()},
         }
 
     @classmethod
@@ -78,6 +85,7 @@ class InputContract:
             dtypes=dict(values.get("dtypes") or {}),
             categories={k: list(v) for k, v in (values.get("categories") or {}).items()},
             dropped=dict(values.get("dropped_columns") or {}),
+            ranges={k: list(v) for k, v in (values.get("ranges") or {}).items()},
         )
 
 
@@ -92,6 +100,10 @@ class ModelBundle:
     contract: InputContract
     output: OutputLayout
     info: dict[str, Any] = field(default_factory=dict)
+    #: The background of the champion's SHAP explanation at training (a seeded sample of the
+    #: training rows, model-frame columns): explaining a row online with it gives the values
+    #: `ml.prediction_explanations` holds. None in bundles saved before it existed.
+    reference: pd.DataFrame | None = field(default=None, compare=False)
     #: The file it was loaded from and that file's sha256 as the registry holds it (None for a
     #: bundle made in this process).
     artifact_path: Path | None = field(default=None, compare=False)
@@ -111,7 +123,7 @@ class ModelBundle:
 
 
 def _content(bundle: ModelBundle) -> dict[str, Any]:
-    return {**bundle.describe(), "pipeline": bundle.pipeline}
+    return {**bundle.describe(), "pipeline": bundle.pipeline, "reference": bundle.reference}
 
 
 def save_bundle(bundle: ModelBundle, folder: Path) -> tuple[Path, str]:
@@ -162,6 +174,7 @@ def _unpickled(source: Any, what: str) -> ModelBundle:
         contract=InputContract.from_dict(content["contract"]),
         output=OutputLayout.from_dict(content["output"]),
         info=dict(content.get("info") or {}),
+        reference=content.get("reference"),
     )
 
 

@@ -342,6 +342,7 @@ def train_task(
         result, champion, X_tr, seed, options.explain_rows, options.top_k
     )
     result.explain_seconds = time.perf_counter() - t0
+    result.explain_top_k = options.top_k
     say(f"{spec.name}: saving artifacts")
     result.runs = records.registry_rows(result, seed)
     result.seconds = time.perf_counter() - started

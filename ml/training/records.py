@@ -51,7 +51,31 @@ def input_contract(data: TaskData) -> InputContract:
             for c in data.features.categorical
         },
         dropped=dict(data.features.dropped),
+        ranges={c: _range(data.frame[c]) for c in data.features.numeric},
     )
+
+
+def _range(values: pd.Series) -> list[float]:
+    """[min, median, max] of a numeric column's finite values (empty when it has none)."""
+    x = pd.to_numeric(values, errors="coerce").astype("float64").to_numpy()
+    x = x[np.isfinite(x)]
+    return [float(x.min()), float(np.median(x)), float(x.max())] if len(x) else []
+
+
+def explanation_draws(
+    n_rows: int, n_train: int, seed: int, max_rows: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(rows explained, training rows of the background) of a run: every row up to `max_rows`
+    (beyond it a seeded sample), and a seeded sample of `settings.EXPLAIN_REFERENCE_ROWS`
+    training rows. The same draws give the explanation tables and the bundles' `reference`."""
+    rng = np.random.default_rng(seed)
+    rows = (
+        np.arange(n_rows)
+        if n_rows <= max_rows
+        else np.sort(rng.choice(n_rows, max_rows, replace=False))
+    )
+    reference_rows = min(settings.EXPLAIN_REFERENCE_ROWS, n_train)
+    return rows, np.sort(rng.choice(n_train, reference_rows, replace=False))
 
 
 def make_bundle(
@@ -101,12 +125,11 @@ def explain_champion(
     """
     data = result.data
     n = len(data.X_all)
+    rows, picked_reference = explanation_draws(n, len(X_train), seed, max(max_rows, 1))
+    reference = X_train.iloc[picked_reference]
+    result.explain_reference = reference
     if max_rows <= 0 or n == 0:
         return pd.DataFrame(), pd.DataFrame(), pd.DataFrame()
-    rng = np.random.default_rng(seed)
-    rows = np.arange(n) if n <= max_rows else np.sort(rng.choice(n, max_rows, replace=False))
-    reference_rows = min(settings.EXPLAIN_REFERENCE_ROWS, len(X_train))
-    reference = X_train.iloc[np.sort(rng.choice(len(X_train), reference_rows, replace=False))]
     explanation = explain(champion.model, data.X_all.iloc[rows], reference, seed=seed)
     labels = None
     if data.spec.problem == "multiclass":
@@ -211,7 +234,9 @@ def registry_rows(result: TaskResult, seed: int) -> pd.DataFrame:
             refit_on_all_labelled_rows=c.refit_seconds is not None,
             metrics={"val": c.val, "test": c.test},
             params=c.params,
+            explain_top_k=result.explain_top_k,
         )
+        bundle.reference = result.explain_reference
         path, digest = save_bundle(bundle, folder)
         cv = c.cv()
         row: dict[str, Any] = {

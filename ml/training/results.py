@@ -56,5 +56,9 @@ class TaskResult:
     importance: pd.DataFrame = field(default_factory=pd.DataFrame)  # ml.feature_importance
     shap_sample: pd.DataFrame = field(default_factory=pd.DataFrame)  # ml.shap_sample
     explain_seconds: float = 0.0
+    #: The champion's explanation background (model-frame rows) and how many features each
+    #: explained row keeps, saved in every bundle of the run for online explanations.
+    explain_reference: pd.DataFrame | None = None
+    explain_top_k: int | None = None
     profile: pd.DataFrame = field(default_factory=pd.DataFrame)  # ml.reference_profiles
     score_log: pd.DataFrame = field(default_factory=pd.DataFrame)  # ml.score_log

@@ -58,6 +58,7 @@ from ml.quality.results import require_passing_gate
 from ml.serving.archive import archive_rows, updated_archive
 from ml.serving.batch import score_table
 from ml.serving.bundle import load_bundle
+from ml.serving.manifest import write_manifest
 from ml.serving.model import TrainedModel, deployed_row, registry_entry
 from ml.serving.output import now
 from ml.training.data import TaskData, builtin_or_custom, prepare_task
@@ -279,7 +280,10 @@ def write_results(
             tables[DEPLOYMENTS] = wh.appended(DEPLOYMENTS, _combined(new_deployments))
         if new_decisions:
             tables[PROMOTION_DECISIONS] = wh.appended(PROMOTION_DECISIONS, _combined(new_decisions))
-        return {**scored, **wh.replace_tables(tables)}
+        written = wh.replace_tables(tables)
+        if new_deployments:
+            write_manifest(wh)  # after the commit: what a running server watches
+        return {**scored, **written}
 
 
 def run_training(

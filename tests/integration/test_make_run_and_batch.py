@@ -11,11 +11,13 @@ run` read a copy taken before the first batch.
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
 
 import duckdb
+import pandas as pd
 import pytest
 
 from tests.conftest import run_cli, run_dbt, run_python
@@ -298,3 +300,62 @@ def test_score_all_rescores_every_row_with_the_same_values(day_two, tmp_path) ->
     # the same model on the same values: equal up to the last bits of a sum whose order depends
     # on how many rows one call scores (BLAS blocks)
     assert max(abs(a - b) for (_, a), (_, b) in zip(after, before, strict=True)) < 1e-12
+
+
+# --------------------------------------------------------------------------- serving
+
+TASK_MARTS = {
+    "customer_satisfaction": ("marts.customer_features", "customer_id"),
+    "customer_segment": ("marts.customer_features", "customer_id"),
+    "loan_repayment": ("marts.loan_features", "loan_id"),
+}
+
+
+def test_the_server_answers_every_task_as_the_warehouse_scored_it(day_two) -> None:
+    """`ml.serve`'s application on the manifest make run wrote: /v1/tasks lists the three tasks
+    (what `ml.serve` reads from the warehouse is the same), and 40 posted rows of each feature
+    mart come back with the predictions the batches left in ml.<task>_predictions."""
+    from fastapi.testclient import TestClient
+
+    from ml.api.app import Settings, create_app
+    from ml.serve import sync_manifest
+
+    manifest = day_two["workdir"] / "artifacts" / "deployments.json"
+    client = TestClient(create_app(Settings(manifest=manifest)))
+    tasks = client.get("/v1/tasks").json()["tasks"]
+    assert [t["task"] for t in tasks] == sorted(TASK_MARTS)
+    assert {t["status"] for t in tasks} == {"ok"}
+    synced = day_two["workdir"] / "synced.json"
+    env = {"WAREHOUSE_PATH": str(day_two["warehouse"]),
+           "ARTIFACTS_PATH": str(day_two["workdir"] / "artifacts")}  # fmt: skip
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in env.items():
+            patch.setenv(name, value)
+        sync_manifest(synced)
+    read = (json.loads(p.read_text())["tasks"] for p in (manifest, synced))
+    assert next(read) == next(read)  # the warehouse's deployments, as training wrote them
+
+    con = duckdb.connect(str(day_two["warehouse"]), read_only=True)
+    try:
+        for task, (mart, key) in TASK_MARTS.items():
+            rows = con.execute(f"select * from {mart} order by {key} desc limit 40").df()
+            stored = (
+                con.execute(
+                    f"select {key}, prediction, probability from ml.{task}_predictions "
+                    f"where {key} in (select {key} from {mart} order by {key} desc limit 40)"
+                )
+                .df()
+                .set_index(key)
+            )
+            body = json.loads(rows.to_json(orient="records", date_format="iso"))
+            answer = client.post(f"/v1/tasks/{task}/predict", json={"rows": body})
+            assert answer.status_code == 200, answer.text
+            got = pd.DataFrame(answer.json()["rows"]).set_index("id").loc[stored.index]
+            assert len(got) == 40, task
+            if task == "customer_satisfaction":  # regression: the value, no probability
+                assert (got["prediction"] - stored["prediction"]).abs().max() <= 1e-9
+            else:
+                assert (got["prediction"].astype(str) == stored["prediction"].astype(str)).all()
+                assert (got["probability"] - stored["probability"]).abs().max() <= 1e-9, task
+    finally:
+        con.close()
