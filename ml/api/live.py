@@ -195,12 +195,14 @@ class Served:
 
 
 def arrow_schema(contract: InputContract) -> pa.Schema:
-    """The Arrow types of the validated columns: text for categories, float64 for numbers."""
+    """The Arrow types of the validated columns: text for categories and datetimes (ISO text:
+    the fast path refuses such a model, which is then scored through `prepare`), float64 for
+    numbers and booleans."""
+    text = set(contract.categorical) | {
+        c for c in contract.features if str(contract.dtypes.get(c, "")).startswith("datetime")
+    }
     return pa.schema(
-        [
-            pa.field(c, pa.string() if c in contract.categorical else pa.float64())
-            for c in contract.features
-        ]
+        [pa.field(c, pa.string() if c in text else pa.float64()) for c in contract.features]
     )
 
 

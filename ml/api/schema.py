@@ -45,7 +45,7 @@ def _is_bool(dtype: str) -> bool:
 
 def field_specs(contract: InputContract) -> list[dict[str, Any]]:
     """One dict per field, in the model frame's order: name, kind (number, integer, boolean,
-    category), description, and for numbers the training range (min, median, max), for
+    category, datetime), description, and for numbers the training range (min, median, max), for
     categories the known values. What `/v1/tasks` returns and the page builds its form from."""
     specs = []
     for column in contract.features:
@@ -56,6 +56,8 @@ def field_specs(contract: InputContract) -> list[dict[str, Any]]:
             spec["categories"] = list(contract.categories.get(column, []))
         elif _is_bool(dtype):
             spec["kind"] = "boolean"
+        elif str(dtype).startswith("datetime"):
+            spec["kind"] = "datetime"  # ISO text, parsed as ml.predict parses it
         else:
             spec["kind"] = "integer" if _is_integer(dtype) else "number"
             low_mid_high = contract.ranges.get(column) or []
@@ -67,7 +69,7 @@ def field_specs(contract: InputContract) -> list[dict[str, Any]]:
 
 def _annotation(spec: dict[str, Any]) -> Any:
     kind = spec["kind"]
-    if kind == "category":
+    if kind in ("category", "datetime"):
         return str | None
     if kind == "boolean":
         return bool | None

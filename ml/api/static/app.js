@@ -55,7 +55,8 @@ function buildForm(task) {
     } else {
       input = document.createElement("input");
       input.type = "text";
-      input.inputMode = "decimal";
+      input.inputMode = f.kind === "datetime" ? "text" : "decimal";
+      if (f.kind === "datetime") input.placeholder = "YYYY-MM-DD";
       input.autocomplete = "off";
     }
     input.id = `f-${f.name}`;
