@@ -255,7 +255,8 @@ def _serving(runs: dict[int, dict[str, Any]]) -> list[str]:
         f"## Serving ({orders:,} orders; `python -m ml.serve`, one worker, clients on loopback)",
         "",
         f"Task {served['task']}; the server answered /healthz {served.get('startup_s', 0):.1f} s "
-        "after it started. Single rows and the first batch column carry the decision and its "
+        f"after it started and held {fmt(served.get('server_rss_mb'), 0)} MiB with both models "
+        "loaded. Single rows and the first batch column carry the decision and its "
         "reasons (exact SHAP of every row); the last column asks `explain=false`.",
         "",
         f"| model | clients | single row p50 / p95 / p99 ms | single rows/s | {batch} p50 ms "

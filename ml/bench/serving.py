@@ -90,6 +90,17 @@ def _wait(url: str, proc: subprocess.Popen, log: Path, timeout: float = 300) -> 
     raise RuntimeError(f"ml.serve did not answer in {timeout:.0f}s: {tail(log)}")
 
 
+def _rss_mb(pid: int) -> float | None:
+    """The resident memory of a process (Linux), in MiB; None elsewhere."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return None
+
+
 def _load(spec: dict[str, Any], name: str, folder: Path, env: dict[str, str]) -> dict[str, Any]:
     run = run_worker("ml.bench.serve_load", spec, name, folder, env, timeout=1800)
     out = Path(run["log"]).read_text().strip().splitlines()
@@ -150,6 +161,7 @@ def bench_serving(
             result["models"][role] = measured
         deployed = json.loads(manifest.read_text())["tasks"][TASK]
         result["champion_model"] = deployed["model_name"]
+        result["server_rss_mb"] = _rss_mb(proc.pid)
     finally:
         proc.terminate()
         try:

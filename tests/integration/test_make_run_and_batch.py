@@ -314,7 +314,10 @@ TASK_MARTS = {
 def test_the_server_answers_every_task_as_the_warehouse_scored_it(day_two) -> None:
     """`ml.serve`'s application on the manifest make run wrote: /v1/tasks lists the three tasks
     (what `ml.serve` reads from the warehouse is the same), and 40 posted rows of each feature
-    mart come back with the predictions the batches left in ml.<task>_predictions."""
+    mart come back with the predictions the batches left in ml.<task>_predictions. Within 1e-6,
+    not the last bit: those were scored in one call over every row, and a float32 network (a
+    Keras member) sums in an order that depends on how many rows one call holds.
+    tests/api/test_server.py holds 50 loans to 1e-9 against `ml.predict`."""
     from fastapi.testclient import TestClient
 
     from ml.api.app import Settings, create_app
@@ -353,9 +356,9 @@ def test_the_server_answers_every_task_as_the_warehouse_scored_it(day_two) -> No
             got = pd.DataFrame(answer.json()["rows"]).set_index("id").loc[stored.index]
             assert len(got) == 40, task
             if task == "customer_satisfaction":  # regression: the value, no probability
-                assert (got["prediction"] - stored["prediction"]).abs().max() <= 1e-9
+                assert (got["prediction"] - stored["prediction"]).abs().max() <= 1e-6
             else:
                 assert (got["prediction"].astype(str) == stored["prediction"].astype(str)).all()
-                assert (got["probability"] - stored["probability"]).abs().max() <= 1e-9, task
+                assert (got["probability"] - stored["probability"]).abs().max() <= 1e-6, task
     finally:
         con.close()
