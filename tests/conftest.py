@@ -25,19 +25,20 @@ if not hasattr(sys.modules["__main__"], "__file__") and sys.modules["__main__"].
 os.environ.setdefault("SPARK_DRIVER_JAVA_OPTIONS", "-XX:TieredStopAtLevel=1")
 
 ROOT = Path(__file__).resolve().parents[1]
-#: The longest test modules, longest first (seconds in a whole `make test`, 2026-12-06), then a
+#: The longest test modules, longest first (seconds in a whole `make test` on 3 workers,
+#: 2026-12-06, where the Spark flow, about 1,100, is the run's longest path), then a
 #: short one: they start first, so that no worker begins one of them when the others are nearly
 #: done (longest processing time first). `--no-loadscope-reorder` (pyproject.toml) keeps this
 #: order: xdist otherwise sorts modules by their number of tests. xdist hands each worker a
 #: second module at the start: the Spark flow's worker gets the short one.
 LONGEST_FIRST = (
-    "tests/integration/test_spark_flow.py",  # ~900
-    "tests/integration/test_make_run_and_batch.py",  # ~300
-    "tests/scripts/test_bench.py",  # ~180
+    "tests/integration/test_spark_flow.py",  # ~1,100
+    "tests/integration/test_make_run_and_batch.py",  # ~500
+    "tests/scripts/test_bench.py",  # ~240
     "tests/ml/core/test_files.py",  # a few seconds: the Spark flow's worker's second module
-    "tests/integration/test_train_predict.py",  # ~185
-    "tests/integration/test_governance.py",  # ~130
-    "tests/integration/test_faults.py",  # ~110
+    "tests/integration/test_train_predict.py",  # ~230
+    "tests/integration/test_governance.py",  # ~210
+    "tests/integration/test_faults.py",  # ~160
     "tests/api/test_server.py",  # ~90
 )
 DBT = Path(sys.executable).with_name("dbt")
