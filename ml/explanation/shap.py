@@ -37,6 +37,7 @@ from sklearn.compose import ColumnTransformer
 from sklearn.pipeline import Pipeline
 
 from ml.core.config import n_threads
+from ml.estimators.nets import dense_layers
 from ml.estimators.preprocessing import FeatureSet, source_column
 
 #: Rows explained per chunk (bounds memory: phi is rows x features x classes per base).
@@ -180,27 +181,10 @@ def _explain_decision_tree(model, Z: np.ndarray):
     return values, base, base + values.sum(1)
 
 
-def _dense_layers(network) -> list[tuple[np.ndarray, np.ndarray, str]]:
-    import keras  # TensorFlow: loaded only when a Keras part is explained
-
-    allowed = (keras.layers.Dense, keras.layers.Dropout, keras.layers.InputLayer)
-    unsupported = [layer.name for layer in network.layers if not isinstance(layer, allowed)]
-    if unsupported:
-        raise TypeError(f"cannot explain Keras layers {unsupported}: only Dense and Dropout")
-    layers = []
-    for layer in network.layers:
-        if isinstance(layer, keras.layers.Dense):
-            weights, bias = layer.get_weights()
-            layers.append((weights.astype(float), bias.astype(float), layer.activation.__name__))
-    if any(activation != "relu" for _, _, activation in layers[:-1]):
-        raise TypeError("cannot explain a Keras MLP whose hidden layers are not ReLU")
-    return layers
-
-
 def _explain_keras(model, Z: np.ndarray, references: np.ndarray):
     """DeepLIFT rescale rule averaged over reference rows (DeepSHAP) on the last layer's
     pre-activation (logit / standardised value). Sum of phi = output(x) - mean output(refs)."""
-    layers = _dense_layers(model.model_)
+    layers = dense_layers(model.model_)
     hidden, (w_out, b_out, _) = layers[:-1], layers[-1]
 
     def forward(A: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:

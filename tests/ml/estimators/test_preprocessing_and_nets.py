@@ -71,6 +71,27 @@ def test_keras_wrapper_is_a_scikit_learn_estimator() -> None:
     assert model.predict_proba(X).shape == (400, 2)
 
 
+def test_a_rows_prediction_does_not_depend_on_the_rows_scored_with_it() -> None:
+    """One row, 50 rows, the whole table, across a step of the forward pass: the same value to
+    1e-12 (the server scores a few rows where ml.predict scores a table: they agree to 1e-9),
+    and the network's own (TensorFlow, float32) output to float32 precision."""
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(5_000, 12))
+    y = np.digitize(X[:, 0] + 0.5 * X[:, 1], [-0.5, 0.5])  # three classes
+    model = KerasMLPClassifier(epochs=2, units=32, random_state=0).fit(X, y)
+    whole = model.predict_proba(X)
+    network = np.asarray(model.model_(X.astype(np.float32), training=False))
+    np.testing.assert_allclose(whole, network, atol=1e-6)
+    for start, stop in ((0, 1), (17, 67), (2_310, 2_330), (4_990, 5_000)):
+        np.testing.assert_allclose(model.predict_proba(X[start:stop]), whole[start:stop],
+                                   rtol=0, atol=1e-12)  # fmt: skip
+    regressor = KerasMLPRegressor(epochs=2, units=16, random_state=0).fit(X[:500], X[:500, 0])
+    values = regressor.predict(X)
+    np.testing.assert_allclose(regressor.predict(X[5:6]), values[5:6], rtol=0, atol=1e-12)
+    raw = np.asarray(regressor.model_(X.astype(np.float32), training=False)).ravel()
+    np.testing.assert_allclose(values, raw * regressor.y_scale_ + regressor.y_mean_, atol=1e-5)
+
+
 def test_pipeline_roundtrip_on_str_columns() -> None:
     frame = _frame()
     fs = select_features(frame, exclude={"id"})
