@@ -21,7 +21,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from tests.conftest import ROOT, TINY_CUSTOMERS, TINY_SEED, run_cli
+from tests.conftest import DBT, ROOT, TINY_CUSTOMERS, TINY_SEED, run_cli
 from tests.dbt.batches import COMPARED
 
 pytestmark = [pytest.mark.slow, pytest.mark.spark]
@@ -210,28 +210,16 @@ def test_deployments_and_a_promote_rollback_drill_on_spark(spark_drill) -> None:
 #: The compared tables and their parents (14 models), rebuilt with --full-refresh.
 FULL_REFRESH = ("--select", "+customer_features", "+loan_features",
                 *(f"stg_{e}_rejected" for e in ENTITIES))  # fmt: skip
-
-#: In one process (one JVM start-up instead of three): dump the tables the batch left (argv[3],
-#: comma-separated), rebuild the compared ones with `dbt run ... --full-refresh` (argv[5:]) through
-#: dbt's Python entry point in the same Spark session, and dump them again (argv[4]).
-DUMP_REFRESH_DUMP = """
+DUMP = """
 import sys
 from pathlib import Path
 import pyarrow.parquet as pq
-from dbt.cli.main import dbtRunner
 from ml.core.warehouse import open_warehouse
-lake, workdir, chain, compared = sys.argv[1], Path(sys.argv[2]), sys.argv[3], sys.argv[4]
-
-def dump(wh, folder, relations):
-    folder.mkdir(parents=True)
-    for relation in relations.split(","):
+lake, folder = sys.argv[1], Path(sys.argv[2])
+folder.mkdir(parents=True)
+with open_warehouse(lake, engine="spark", read_only=True) as wh:
+    for relation in sys.argv[3:]:
         pq.write_table(wh.read_arrow(relation), folder / f"{relation}.parquet")
-
-with open_warehouse(lake, engine="spark") as wh:
-    dump(wh, workdir / "chain", chain)
-    if not dbtRunner().invoke(sys.argv[5:]).success:  # dbt-spark's session: this process's
-        sys.exit("dbt run --full-refresh failed")
-    dump(wh, workdir / "full", compared)
 """
 
 
@@ -251,16 +239,19 @@ def spark_batch(spark_run, spark_drill):
          f"REPORTS_DIR={workdir / 'reports'}"],
         env_extra=env, check=False, timeout=2400,
     )  # fmt: skip
+    spark = {**env, "WAREHOUSE_ENGINE": "spark"}
     chain = (*COMPARED, "marts.monitoring_drift", "ml.deployments", "ml.loan_repayment_predictions")
-    dbt_args = ["run", *FULL_REFRESH, "--full-refresh",
-                "--project-dir", str(ROOT / "dbt_project"), "--profiles-dir", str(ROOT),
-                "--target-path", str(workdir / "target"), "--log-path", str(workdir / "logs")]  # fmt: skip
+    run_cli([sys.executable, "-c", DUMP, str(lakehouse), str(workdir / "chain"), *chain],
+            env_extra=spark)  # fmt: skip
     refresh = run_cli(
-        [sys.executable, "-c", DUMP_REFRESH_DUMP, str(lakehouse), str(workdir),
-         ",".join(chain), ",".join(COMPARED), *dbt_args],
-        env_extra={**env, "WAREHOUSE_ENGINE": "spark"},
+        [str(DBT), "run", *FULL_REFRESH, "--full-refresh",
+         "--project-dir", str(ROOT / "dbt_project"), "--profiles-dir", str(ROOT),
+         "--target-path", str(workdir / "target"), "--log-path", str(workdir / "logs")],
+        env_extra=spark,
     )  # fmt: skip
     assert "ERROR=0" in refresh.stdout, refresh.stdout[-3000:]
+    run_cli([sys.executable, "-c", DUMP, str(lakehouse), str(workdir / "full"), *COMPARED],
+            env_extra=spark)  # fmt: skip
     return lakehouse, workdir, proc
 
 
