@@ -47,7 +47,7 @@ class Served:
 
     A request is scored by `ml.serving.fastpath.BatchScorer` (the batch scorer's fast path:
     matrices built straight from the validated columns, compiled xgboost trees, one call of each
-    ensemble member, TensorFlow included, per request), checked at load against the generic
+    ensemble member per request), checked at load against the generic
     path on the bundle's reference rows; the same matrices feed the explainer. A model the fast
     path cannot reproduce is scored through `TrainedModel.prepare` and its pipeline instead.
     The scorer's buffers are reused between requests, so one request of a model is scored at a
