@@ -70,12 +70,13 @@ class Served:
              cutoffs: tuple[float, float] | None) -> Served:  # fmt: skip
         """The served model, its fast path compiled and checked on the reference rows."""
         rows = row_model(task, model.contract)
-        scorer = BatchScorer(model, arrow_schema(model.contract))
+        schema = arrow_schema(model.contract)
+        scorer = BatchScorer(model, schema)
         if scorer.fast:
             if model.reference is None:  # an old bundle: nothing to check the fast path on
                 scorer.fall_back("the bundle has no reference rows to check the fast path on")
             else:
-                scorer.verify(_reference_table(model))
+                scorer.verify(_reference_table(model, schema))
         return cls(task, deployment, model, deployed, rows, rows_adapter(rows), cutoffs, scorer)
 
     @property
@@ -156,7 +157,7 @@ class Served:
         """(values, notes, SHAP values or None) of the validated columns; under the lock."""
         scorer = self.scorer
         if scorer is not None and scorer.fast:
-            table = _table(columns, self.model.contract)
+            table = _table(columns, scorer.schema)  # the schema made once, at load
             try:
                 matrices = scorer.prepare(table)
                 values = scorer.predict_prepared(matrices)
@@ -206,8 +207,8 @@ def arrow_schema(contract: InputContract) -> pa.Schema:
     )
 
 
-def _table(columns: dict[str, list], contract: InputContract) -> pa.Table:
-    schema = arrow_schema(contract)
+def _table(columns: dict[str, list], schema: pa.Schema) -> pa.Table:
+    """The validated columns as an Arrow table of `schema` (`arrow_schema`)."""
     arrays = []
     for f in schema:
         values = columns[f.name]
@@ -217,14 +218,14 @@ def _table(columns: dict[str, list], contract: InputContract) -> pa.Table:
     return pa.Table.from_arrays(arrays, schema=schema)
 
 
-def _reference_table(model: TrainedModel) -> pa.Table:
+def _reference_table(model: TrainedModel, schema: pa.Schema) -> pa.Table:
     """The bundle's reference rows (training rows, model frame) as the API's columns."""
     reference = model.reference[model.features]
     columns = {
         c: [None if v is None or v != v else v for v in reference[c].tolist()]
         for c in model.features
     }
-    return _table(columns, model.contract)
+    return _table(columns, schema)
 
 
 def _notes(columns: dict[str, list], contract: InputContract) -> list[str]:

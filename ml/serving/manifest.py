@@ -72,6 +72,7 @@ def current_deployments(wh: Warehouse) -> dict[str, dict[str, Any]]:
             select task, run_id, model_name, artifact_path, artifact_sha256
             from {MODEL_RUNS}
             where artifact_path is not null
+              and run_id in (select run_id from {DEPLOYMENTS})  -- not the whole history
             """
         )
     tasks = {}

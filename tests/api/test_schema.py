@@ -86,7 +86,7 @@ def test_arrow_types_and_notes() -> None:
         [GOOD, {**GOOD, "grade": "Z", "active": None}, {**GOOD, "grade": 3}]
     )
     columns = columns_of(rows, CONTRACT)
-    table = _table(columns, CONTRACT)
+    table = _table(columns, schema)
     assert table.column("active").to_pylist() == [1.0, None, 1.0]
     assert table.column("grade").to_pylist() == ["A", "Z", "3"]  # numbers read as their text
     notes = _notes(columns, CONTRACT)
